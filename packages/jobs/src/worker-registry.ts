@@ -1,0 +1,137 @@
+import type { Handshake } from '@capstan/gen/cordum/agent/v1/handshake_pb';
+import type { Heartbeat } from '@capstan/gen/cordum/agent/v1/heartbeat_pb';
+
+/** What the scheduler knows about one live worker, from its heartbeats and handshake. */
+export interface WorkerInfo {
+  workerId: string;
+  pool: string;
+  region: string;
+  type: string;
+  activeJobs: number;
+  maxParallelJobs: number;
+  cpuLoad: number;
+  memoryLoad: number;
+  labels: Readonly<Record<string, string>>;
+  capabilities: readonly string[];
+  /** Topics from the worker's handshake `ready_topics`. */
+  readyTopics: readonly string[];
+  /** Advertised `direct_dispatch` in its handshake: it listens on `worker.<id>.jobs`. */
+  directDispatch: boolean;
+  progressPct: number;
+  lastMemo: string;
+  firstSeenMs: number;
+  lastSeenMs: number;
+  /** Observed heartbeat interval (EWMA), ms; 0 until two beats were seen. */
+  intervalMs: number;
+  /** Jobs the scheduler sent since the last heartbeat (heartbeats lag behind dispatches). */
+  reserved: number;
+}
+
+/** Options for {@link createWorkerRegistry}. */
+export interface WorkerRegistryOptions {
+  /** A worker is gone after this many missed beats; @default 3 */
+  missedBeats?: number;
+  /** Expiry before the interval is known, and its upper bound; @default 15000 */
+  maxExpiryMs?: number;
+  /** Lower bound of the expiry; @default 3000 */
+  minExpiryMs?: number;
+}
+
+/** Live workers known from `sys.heartbeat` and `sys.handshake`. */
+export interface WorkerRegistry {
+  observeHeartbeat(hb: Heartbeat, nowMs: number): WorkerInfo;
+  observeHandshake(hs: Handshake, nowMs: number): void;
+  /** Counts a dispatch against the worker until its next heartbeat reports it. */
+  reserve(workerId: string): void;
+  get(workerId: string): WorkerInfo | undefined;
+  /** True while the worker's beats are on time. */
+  isLive(workerId: string, nowMs: number): boolean;
+  /** Workers whose beats are on time. */
+  live(nowMs: number): WorkerInfo[];
+  /** Drops workers that missed their beats and returns them. */
+  expire(nowMs: number): WorkerInfo[];
+  /** The time after which `workerId` counts as gone. */
+  expiresAt(workerId: string): number | undefined;
+  size(): number;
+}
+
+/** Creates an in-memory worker registry; every scheduler replica keeps its own from the fan-out subjects. */
+export function createWorkerRegistry(opts: WorkerRegistryOptions = {}): WorkerRegistry {
+  const missedBeats = opts.missedBeats ?? 3;
+  const maxExpiry = opts.maxExpiryMs ?? 15_000;
+  const minExpiry = opts.minExpiryMs ?? 3_000;
+  const workers = new Map<string, WorkerInfo>();
+  const handshakes = new Map<string, { readyTopics: string[]; directDispatch: boolean }>();
+
+  const expiryOf = (w: WorkerInfo) =>
+    w.lastSeenMs +
+    (w.intervalMs > 0 ? Math.min(maxExpiry, Math.max(minExpiry, missedBeats * w.intervalMs)) : maxExpiry);
+
+  return {
+    observeHeartbeat(hb, nowMs) {
+      const prev = workers.get(hb.workerId);
+      const hs = handshakes.get(hb.workerId);
+      const gap = prev ? nowMs - prev.lastSeenMs : 0;
+      const info: WorkerInfo = {
+        workerId: hb.workerId,
+        pool: hb.pool,
+        region: hb.region,
+        type: hb.type,
+        activeJobs: hb.activeJobs,
+        maxParallelJobs: hb.maxParallelJobs,
+        cpuLoad: hb.cpuLoad,
+        memoryLoad: hb.memoryLoad,
+        labels: { ...hb.labels },
+        capabilities: [...hb.capabilities],
+        readyTopics: hs?.readyTopics ?? prev?.readyTopics ?? [],
+        directDispatch: hs?.directDispatch ?? prev?.directDispatch ?? false,
+        progressPct: hb.progressPct,
+        lastMemo: hb.lastMemo,
+        firstSeenMs: prev?.firstSeenMs ?? nowMs,
+        lastSeenMs: nowMs,
+        intervalMs:
+          !prev || gap <= 0
+            ? (prev?.intervalMs ?? 0)
+            : prev.intervalMs === 0
+              ? gap
+              : Math.round(prev.intervalMs * 0.7 + gap * 0.3),
+        reserved: 0,
+      };
+      workers.set(hb.workerId, info);
+      return info;
+    },
+    observeHandshake(hs, _nowMs) {
+      const entry = { readyTopics: [...hs.readyTopics], directDispatch: hs.capabilities['direct_dispatch'] === true };
+      handshakes.set(hs.componentId, entry);
+      const w = workers.get(hs.componentId);
+      if (w) workers.set(hs.componentId, { ...w, ...entry });
+    },
+    reserve(workerId) {
+      const w = workers.get(workerId);
+      if (w) w.reserved++;
+    },
+    get: (workerId) => workers.get(workerId),
+    isLive(workerId, nowMs) {
+      const w = workers.get(workerId);
+      return w !== undefined && nowMs <= expiryOf(w);
+    },
+    live(nowMs) {
+      return [...workers.values()].filter((w) => nowMs <= expiryOf(w));
+    },
+    expire(nowMs) {
+      const gone: WorkerInfo[] = [];
+      for (const w of workers.values()) {
+        if (nowMs > expiryOf(w)) {
+          workers.delete(w.workerId);
+          gone.push(w);
+        }
+      }
+      return gone;
+    },
+    expiresAt(workerId) {
+      const w = workers.get(workerId);
+      return w ? expiryOf(w) : undefined;
+    },
+    size: () => workers.size,
+  };
+}

@@ -1,0 +1,1044 @@
+import { randomBytes } from 'node:crypto';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { timestampFromMs } from '@bufbuild/protobuf/wkt';
+import { type Bus, type BusSubscription, type HandlerContext, PacketRejectedError } from '@capstan/bus';
+import {
+  GetJobRequestSchema,
+  GetJobResponseSchema,
+  JobEventKind,
+  JobEventSchema,
+  RetryDeadLetterRequestSchema,
+  RetryDeadLetterResponseSchema,
+} from '@capstan/gen/capstan/scheduler/v1/job_event_pb';
+import {
+  JobCancelSchema,
+  type JobRequest,
+  JobRequestSchema,
+  JobResultSchema,
+} from '@capstan/gen/cordum/agent/v1/job_pb';
+import { DecisionType, type PolicyCheckResponse } from '@capstan/gen/cordum/agent/v1/safety_pb';
+import {
+  backoffDelay,
+  createRoutingTable,
+  createWorkerRegistry,
+  isTerminal,
+  type JobState,
+  type RoutingConfig,
+  type RoutingTable,
+  resultOutcome,
+  selectWorker,
+  toWireStatus,
+  type WorkerRegistry,
+} from '@capstan/jobs';
+import {
+  CapstanHeaders,
+  CapstanSubjects,
+  capErrorString,
+  DEFAULT_TENANT,
+  formatLease,
+  isSubjectToken,
+  isValidSubject,
+  JOB_SUBJECT_PREFIX,
+  jobEventsSubject,
+  jobSubject,
+  type PacketOf,
+  parseLease,
+  SCHEDULER_QUEUE_GROUP,
+  Streams,
+  Subjects,
+  workerJobsSubject,
+} from '@capstan/protocol';
+import type { CapstanDatabase } from '@capstan/store';
+import type { Kysely } from 'kysely';
+import { type Logger, pino } from 'pino';
+import { Registry } from 'prom-client';
+import { type JobRecord, toSnapshot } from './job-record.js';
+import { createJobRepository, type JobRepository } from './job-repository.js';
+import { createKeyedMutex } from './keyed-mutex.js';
+import {
+  type ChangeBuilder,
+  change,
+  deadlineFrom,
+  dueAction,
+  type JobChange,
+  type JobLimits,
+  nextActionAt,
+} from './lifecycle.js';
+import { allowAllPolicy, type PolicyPort, policyRequestFor } from './policy-port.js';
+import { COMPENSATION_OF_LABEL, compensationRequest, dispatchRequest, retryRequest } from './requests.js';
+import { createSchedulerMetrics } from './scheduler-metrics.js';
+
+/** Timing knobs of the scheduler. Every field has a default. */
+export interface SchedulerTimings {
+  /** How often each replica looks at its jobs' timers and its workers' liveness; @default 200 */
+  sweepIntervalMs?: number;
+  /** How often the leader scans Postgres for overdue jobs, lost dispatches and stalled rollbacks; @default 1000 */
+  reconcileIntervalMs?: number;
+  /** The leader's lease; another replica takes over this long after the leader dies; @default 5000 */
+  leaderLeaseMs?: number;
+  /** A job the owning replica hasn't handled this long past due is taken over by the leader; @default 1500 */
+  overdueGraceMs?: number;
+  /** How long a job waits for a live worker before FAILED + DLQ `no_workers`; @default 60000 */
+  noWorkerWaitMs?: number;
+  /** After a cancel, how long a running job may take to stop before it is ended CANCELLED anyway; @default 5000 */
+  cancelGraceMs?: number;
+  /** Re-check delay when the policy says THROTTLE or can't be reached; @default 1000 */
+  policyRecheckMs?: number;
+  /** Timeout of one policy Check; @default 2000 */
+  policyTimeoutMs?: number;
+  /** Backoff between attempts after FAILED_RETRYABLE; @default base 500 ms, max 30 s, half jitter */
+  retryBackoff?: { baseMs?: number; maxMs?: number; jitter?: number };
+}
+
+/** Options for {@link createScheduler}. */
+export interface SchedulerOptions {
+  bus: Bus;
+  /** Kysely over Postgres or PGlite, migrated (`@capstan/store`). */
+  db: Kysely<CapstanDatabase>;
+  /** @default bus.senderId */
+  schedulerId?: string;
+  /** @default {@link allowAllPolicy} */
+  policy?: PolicyPort;
+  /** Kernel unreachable → allow (labelled and logged) instead of waiting; @default false (fail closed) */
+  failOpen?: boolean;
+  /** Topic → pool routes; pass a function to reload live. @default every topic is its own pool */
+  routing?: RoutingConfig | (() => RoutingTable);
+  timings?: SchedulerTimings;
+  /** @default a silent logger */
+  logger?: Logger;
+  /** Prometheus registry for the scheduler (and a `/metrics` endpoint); @default a private one */
+  registry?: Registry;
+  /** Largest group-commit batch; @default 500 */
+  maxBatch?: number;
+  /** Group-commit transactions at once (1 for PGlite); @default 2 */
+  maxConcurrentFlushes?: number;
+  /** Non-terminal jobs kept in memory; beyond it jobs are handled from Postgres by the reconciler; @default 100000 */
+  maxCachedJobs?: number;
+}
+
+/** A running scheduler replica. */
+export interface Scheduler {
+  readonly id: string;
+  readonly workers: WorkerRegistry;
+  readonly metrics: Registry;
+  /** Accepts a job request (what a `sys.job.submit` packet does). Resolves once the row committed. */
+  accept(req: JobRequest, meta?: { traceId?: string; senderId?: string }): Promise<AcceptResult>;
+  getJob(jobId: string): Promise<JobRecord | undefined>;
+  /** Re-submits a dead-lettered job as a new job linked to the old one. */
+  retryDeadLetter(dlqId: string, opts?: { tenant?: string; requestedBy?: string }): Promise<{ newJobId: string }>;
+  /** Cancels a job (like a `JobCancel` packet). */
+  cancel(jobId: string, reason: string, requestedBy?: string): Promise<JobRecord | undefined>;
+  isLeader(): boolean;
+  readonly repository: JobRepository;
+  /** Stops consuming, waits for in-flight work and queued writes. Does not close the bus or the database. */
+  stop(): Promise<void>;
+}
+
+/** What became of an accepted request. */
+export type AcceptResult =
+  | { status: 'created'; job: JobRecord }
+  | { status: 'duplicate'; jobId: string; duplicateOf: string }
+  | { status: 'exists'; jobId: string };
+
+/** Thrown for requests the scheduler refuses before a job exists. */
+export class InvalidJobRequestError extends PacketRejectedError {
+  override name = 'InvalidJobRequestError';
+}
+
+const ID_PATTERN = /^[A-Za-z0-9_\-:]{1,128}$/;
+const ACTIVE = new Set<JobState>(['DISPATCHED', 'RUNNING']);
+
+/** Validates ids and topic of a request; throws InvalidJobRequestError naming the field and the expected form. */
+export function validateJobRequest(req: JobRequest): { tenant: string } {
+  if (!ID_PATTERN.test(req.jobId)) {
+    throw new InvalidJobRequestError(
+      'INVALID_INPUT',
+      `job_id ${JSON.stringify(req.jobId)} is invalid: expected 1-128 chars of [A-Za-z0-9_-:]`,
+    );
+  }
+  if (!req.topic.startsWith(JOB_SUBJECT_PREFIX) || !isValidSubject(req.topic)) {
+    throw new InvalidJobRequestError(
+      'INVALID_INPUT',
+      `topic ${JSON.stringify(req.topic)} is invalid: expected a NATS subject starting with "job.", e.g. "job.echo"`,
+    );
+  }
+  const tenant = req.tenantId || req.meta?.tenantId || DEFAULT_TENANT;
+  if (!isSubjectToken(tenant) || tenant.length > 128) {
+    throw new InvalidJobRequestError(
+      'INVALID_INPUT',
+      `tenant ${JSON.stringify(tenant)} is invalid: expected 1-128 chars of [A-Za-z0-9_-:]`,
+    );
+  }
+  return { tenant };
+}
+
+/** Creates and starts a scheduler replica: consumes submits, results, progress, cancels, heartbeats and handshakes. */
+export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler> {
+  const { bus, db } = opts;
+  const id = opts.schedulerId ?? bus.senderId;
+  const logger = opts.logger ?? pino({ level: 'silent' });
+  const policy = opts.policy ?? allowAllPolicy;
+  const registry = opts.registry ?? new Registry();
+  const metrics = createSchedulerMetrics(registry);
+  const t = {
+    sweepIntervalMs: 200,
+    reconcileIntervalMs: 1000,
+    leaderLeaseMs: 5000,
+    overdueGraceMs: 1500,
+    noWorkerWaitMs: 60_000,
+    cancelGraceMs: 5000,
+    policyRecheckMs: 1000,
+    policyTimeoutMs: 2000,
+    ...opts.timings,
+    retryBackoff: { baseMs: 500, maxMs: 30_000, jitter: 0.5, ...opts.timings?.retryBackoff },
+  };
+  const routingSource = opts.routing;
+  const staticTable = typeof routingSource === 'function' ? undefined : createRoutingTable(routingSource ?? {});
+  const routing = (): RoutingTable => (typeof routingSource === 'function' ? routingSource() : staticTable!);
+  const limitsOf = (r: JobRecord): JobLimits => {
+    const route = routing().route(r.topic);
+    return {
+      dispatchTimeoutMs: route.dispatchTimeoutMs,
+      runningTimeoutMs: route.runningTimeoutMs,
+      cancelGraceMs: t.cancelGraceMs,
+    };
+  };
+  const repo = createJobRepository(db, {
+    maxBatch: opts.maxBatch ?? 500,
+    maxConcurrentFlushes: opts.maxConcurrentFlushes ?? 2,
+  });
+  const workers = createWorkerRegistry();
+  const mutex = createKeyedMutex();
+  const cache = new Map<string, JobRecord>();
+  const maxCached = opts.maxCachedJobs ?? 100_000;
+  const busy = new Set<string>();
+  const startedAt = Date.now();
+  let leaderEpoch: number | undefined;
+  let stopping = false;
+
+  // ---------- cache ----------
+  const remember = (r: JobRecord) => {
+    const prev = cache.get(r.jobId);
+    if (prev) metrics.active.dec({ state: prev.state });
+    if (isTerminal(r.state)) {
+      cache.delete(r.jobId);
+      return;
+    }
+    if (!prev && cache.size >= maxCached) return;
+    cache.set(r.jobId, r);
+    metrics.active.inc({ state: r.state });
+  };
+  const forget = (jobId: string) => {
+    const prev = cache.get(jobId);
+    if (prev) metrics.active.dec({ state: prev.state });
+    cache.delete(jobId);
+  };
+  const current = async (jobId: string): Promise<JobRecord | undefined> => cache.get(jobId) ?? (await repo.load(jobId));
+
+  // ---------- events out ----------
+  const publishEvent = (
+    r: JobRecord,
+    kind: JobEventKind,
+    extra: { previousState?: string; reason?: string; duplicateOf?: string; seq?: number; state?: string } = {},
+  ) => {
+    const snapshot = toSnapshot(r);
+    if (extra.state) snapshot.state = extra.state;
+    const ev = create(JobEventSchema, {
+      kind,
+      job: snapshot,
+      previousState: extra.previousState ?? '',
+      reason: extra.reason ?? '',
+      duplicateOf: extra.duplicateOf ?? '',
+      at: timestampFromMs(Date.now()),
+      seq: BigInt(extra.seq ?? r.version),
+    });
+    try {
+      bus.nc.publish(jobEventsSubject(r.tenant, r.jobId), toBinary(JobEventSchema, ev));
+    } catch (err) {
+      logger.warn({ err, job_id: r.jobId }, 'could not publish job event');
+    }
+  };
+
+  const publishDispatch = (r: JobRecord) => {
+    const packet = bus.packet({ case: 'jobRequest', value: dispatchRequest(r) }, { traceId: r.traceId });
+    const subject = r.directDispatch && r.workerId ? workerJobsSubject(r.workerId) : jobSubject(r.topic);
+    bus.publish(subject, packet, {
+      headers: { [CapstanHeaders.lease]: formatLease({ attempt: r.attempt, epoch: r.leaseEpoch }) },
+    });
+    if (r.dispatchedAt !== null) metrics.dispatchLatency.observe((Date.now() - r.dispatchedAt) / 1000);
+  };
+
+  const publishDlq = (r: JobRecord) => {
+    const packet = bus.packet(
+      {
+        case: 'jobResult',
+        value: create(JobResultSchema, {
+          jobId: r.jobId,
+          status: toWireStatus(r.state),
+          resultPtr: r.resultPtr,
+          workerId: r.workerId,
+          errorCode: r.errorCode,
+          errorMessage: `${r.dlqReason}: ${r.errorMessage}`,
+          artifactPtrs: [...r.artifactPtrs],
+        }),
+      },
+      { traceId: r.traceId },
+    );
+    bus.publish(Subjects.jobDlq, packet);
+  };
+
+  /** Commits a change and, if it won, runs its effects. Returns the committed record or undefined on conflict. */
+  const commit = async (c: JobChange): Promise<JobRecord | undefined> => {
+    const res = await repo.commit(c);
+    if (!res.ok) {
+      if (c.expectedVersion !== null) forget(c.record.jobId);
+      return undefined;
+    }
+    const r = c.record;
+    remember(r);
+    const pool = routing().route(r.topic).pool;
+    for (const e of c.events) {
+      metrics.transitions.inc({ state: e.toState, topic: pool });
+      publishEvent(r, JobEventKind.TRANSITION, {
+        previousState: e.fromState,
+        reason: e.reason,
+        seq: e.seq,
+        state: e.toState,
+      });
+    }
+    const last = c.events.at(-1);
+    if (last?.toState === 'DISPATCHED') {
+      publishDispatch(r);
+      if (r.attempt === 1) metrics.queueWait.observe((Date.now() - r.createdAt) / 1000);
+    }
+    if (last?.toState === 'RETRYING') metrics.retries.inc({ topic: pool });
+    if (c.dlq) {
+      metrics.dlq.inc({ reason: c.dlq.reason });
+      publishDlq(r);
+    }
+    if (isTerminal(r.state)) {
+      if (r.compensationOf && r.workflowId) void driveRollback(r.tenant, r.workflowId);
+      if (res.rollbackStarted) void driveRollback(r.tenant, r.workflowId);
+    }
+    return r;
+  };
+
+  // ---------- decisions ----------
+  const checkPolicy = async (r: JobRecord): Promise<PolicyCheckResponse | Error> => {
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), t.policyTimeoutMs);
+    try {
+      return await policy.check(policyRequestFor(r.request, r.tenant), { signal: ac.signal });
+    } catch (err) {
+      return err as Error;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  /** Routes an allowed job: dispatch now, wait for a worker, or fail as unroutable / out of waiting time. */
+  const route = (b: ChangeBuilder, now: number, reason: string): ChangeBuilder => {
+    const r = b.record;
+    const resolved = routing().route(r.topic);
+    const decision = selectWorker(
+      { topic: r.topic, labels: r.request.labels, requires: r.request.meta?.requires ?? [] },
+      resolved,
+      workers.live(now),
+    );
+    if (decision.kind === 'worker') {
+      workers.reserve(decision.worker.workerId);
+      b.to('DISPATCHED', reason, {
+        attempt: r.attempt + 1,
+        leaseEpoch: r.leaseEpoch + 1,
+        workerId: decision.direct ? decision.worker.workerId : '',
+        directDispatch: decision.direct,
+        dispatchedAt: now,
+        startedAt: null,
+        waitReason: '',
+        waitSince: null,
+        progressPct: 0,
+        progressMessage: '',
+      });
+      return b.set({ nextActionAt: nextActionAt(b.record, limitsOf(b.record)) });
+    }
+    if (decision.kind === 'unroutable') {
+      return b
+        .to('FAILED', 'unroutable', { errorCode: capErrorString('WORKER_UNAVAILABLE'), errorMessage: decision.reason })
+        .dlq('unroutable');
+    }
+    const waitSince = r.waitSince ?? now;
+    if (now - waitSince >= t.noWorkerWaitMs) {
+      return b
+        .to('FAILED', 'no_workers', {
+          errorCode: capErrorString('WORKER_UNAVAILABLE'),
+          errorMessage: `no live worker for ${r.topic} (pool ${resolved.pool}) within ${t.noWorkerWaitMs} ms (${decision.reason})`,
+        })
+        .dlq('no_workers');
+    }
+    // Back off while waiting: a fresh heartbeat from a worker of the pool wakes waiting jobs early.
+    const delay = Math.min(2000, Math.max(100, (now - waitSince) / 4));
+    b.set({ waitReason: decision.reason, waitSince });
+    return b.set({ nextActionAt: nextActionAt(b.record, limitsOf(b.record), now + delay) });
+  };
+
+  /** Applies a policy answer to a PENDING (or re-checked) job. */
+  const applyDecision = (b: ChangeBuilder, verdict: PolicyCheckResponse | Error, now: number): ChangeBuilder => {
+    if (verdict instanceof Error) {
+      if (opts.failOpen) {
+        logger.warn({ job_id: b.record.jobId, err: verdict }, 'policy unreachable: failing open (configured)');
+        b.to('SCHEDULED', 'policy_fail_open', {
+          decision: 'ALLOW',
+          decisionReason: `fail-open: ${verdict.message}`,
+          policySnapshot: 'fail-open',
+          ruleId: 'fail-open',
+        });
+        return route(b, now, 'dispatched');
+      }
+      return b.set({
+        waitReason: 'policy_unavailable',
+        nextActionAt: nextActionAt(b.record, limitsOf(b.record), now + t.policyRecheckMs),
+      });
+    }
+    const recorded = {
+      decision: DecisionType[verdict.decision] ?? String(verdict.decision),
+      decisionReason: verdict.reason,
+      policySnapshot: verdict.policySnapshot,
+      ruleId: verdict.ruleId,
+    };
+    switch (verdict.decision) {
+      case DecisionType.ALLOW:
+      case DecisionType.ALLOW_WITH_CONSTRAINTS: {
+        const budgets = verdict.constraints?.budgets;
+        const patch: Partial<JobRecord> = { ...recorded, waitReason: '' };
+        if (verdict.constraints) patch.constraints = verdict.constraints;
+        if (budgets?.maxRetries && budgets.maxRetries > 0)
+          patch.maxRetries = Math.min(b.record.maxRetries, budgets.maxRetries);
+        if (budgets?.maxRuntimeMs && budgets.maxRuntimeMs > 0n) {
+          const byPolicy = now + Number(budgets.maxRuntimeMs);
+          patch.deadlineAt = b.record.deadlineAt === null ? byPolicy : Math.min(b.record.deadlineAt, byPolicy);
+        }
+        b.to('SCHEDULED', 'policy_allow', patch);
+        return route(b, now, 'dispatched');
+      }
+      case DecisionType.DENY:
+        return b
+          .to('DENIED', 'safety_denied', {
+            ...recorded,
+            errorCode: capErrorString('SAFETY_DENIED'),
+            errorMessage: verdict.reason || 'denied by policy',
+          })
+          .dlq('safety_denied');
+      case DecisionType.REQUIRE_HUMAN:
+        return b.to('APPROVAL_REQUIRED', 'approval_required', { ...recorded, approvalRef: verdict.approvalRef });
+      case DecisionType.THROTTLE:
+        return b.set({
+          ...recorded,
+          waitReason: 'throttled',
+          nextActionAt: nextActionAt(b.record, limitsOf(b.record), now + t.policyRecheckMs),
+        });
+      default:
+        return b
+          .to('DENIED', 'safety_denied', {
+            ...recorded,
+            errorCode: capErrorString('POLICY_VIOLATION'),
+            errorMessage: `unsupported policy decision ${verdict.decision}`,
+          })
+          .dlq('safety_denied');
+    }
+  };
+
+  // ---------- intake ----------
+  const accept = async (req: JobRequest, meta: { traceId?: string; senderId?: string } = {}): Promise<AcceptResult> => {
+    const { tenant } = validateJobRequest(req);
+    const cached = cache.get(req.jobId);
+    if (cached) return { status: 'exists', jobId: req.jobId };
+    const now = Date.now();
+    const route0 = routing().route(req.topic);
+    const record: JobRecord = {
+      jobId: req.jobId,
+      tenant,
+      topic: req.topic,
+      state: 'PENDING',
+      version: 1,
+      attempt: 0,
+      leaseEpoch: 0,
+      maxRetries: route0.maxRetries,
+      priority: req.priority,
+      request: req,
+      requestBytes: toBinary(JobRequestSchema, req),
+      traceId: meta.traceId || randomBytes(16).toString('hex'),
+      senderId: meta.senderId ?? '',
+      idempotencyKey: req.meta?.idempotencyKey || null,
+      workflowId: req.workflowId,
+      parentJobId: req.parentJobId,
+      stepIndex: req.stepIndex,
+      compensationOf: req.labels[COMPENSATION_OF_LABEL] ?? '',
+      workerId: '',
+      fencedWorkers: [],
+      directDispatch: false,
+      resultPtr: '',
+      artifactPtrs: [],
+      errorCode: '',
+      errorMessage: '',
+      decision: '',
+      decisionReason: '',
+      policySnapshot: '',
+      ruleId: '',
+      constraints: null,
+      approvalRef: '',
+      progressPct: 0,
+      progressMessage: '',
+      waitReason: '',
+      waitSince: null,
+      dlqReason: '',
+      cancelRequested: false,
+      nextActionAt: null,
+      deadlineAt: deadlineFrom(req.budget?.deadlineMs, now),
+      createdAt: now,
+      updatedAt: now,
+      dispatchedAt: null,
+      startedAt: null,
+      finishedAt: null,
+    };
+    const b = change(record, now, { insert: true });
+    if (record.deadlineAt !== null && now >= record.deadlineAt) {
+      b.to('TIMEOUT', 'deadline_exceeded', {
+        errorCode: capErrorString('JOB_TIMEOUT'),
+        errorMessage: 'deadline passed before the job was accepted',
+      }).dlq('deadline_exceeded');
+    } else {
+      applyDecision(b, await checkPolicy(record), now);
+    }
+    const committed = await commit(b.build());
+    if (committed) return { status: 'created', job: committed };
+    if (record.idempotencyKey) {
+      const holder = await repo.findByIdempotencyKey(tenant, record.idempotencyKey);
+      if (holder && holder !== record.jobId) {
+        logger.info({ job_id: record.jobId, duplicate_of: holder, tenant }, 'duplicate submit (idempotency key)');
+        publishEvent({ ...record, state: 'PENDING' }, JobEventKind.DUPLICATE, {
+          duplicateOf: holder,
+          reason: 'idempotency_key',
+        });
+        return { status: 'duplicate', jobId: record.jobId, duplicateOf: holder };
+      }
+    }
+    return { status: 'exists', jobId: record.jobId };
+  };
+
+  // ---------- lifecycle actions on existing jobs (always under the job's mutex) ----------
+  /** Runs `fn` on the freshest record, retrying on a lost compare-and-set. */
+  const withJob = (
+    jobId: string,
+    fn: (r: JobRecord, now: number) => JobChange | undefined | Promise<JobChange | undefined>,
+    known?: JobRecord,
+  ) =>
+    mutex.run(jobId, async () => {
+      let r = known ?? (await current(jobId));
+      for (let i = 0; i < 5 && r; i++) {
+        const c = await fn(r, Date.now());
+        if (!c) return r;
+        const committed = await commit(c);
+        if (committed) return committed;
+        r = await repo.load(jobId);
+      }
+      return r;
+    });
+
+  const retryOrFail = (b: ChangeBuilder, now: number, reason: string, patch: Partial<JobRecord>): ChangeBuilder => {
+    const r = b.record;
+    if (r.attempt <= r.maxRetries) {
+      b.to('RETRYING', reason, {
+        ...patch,
+        workerId: '',
+        directDispatch: false,
+        fencedWorkers: r.workerId ? [...r.fencedWorkers, r.workerId].slice(-16) : r.fencedWorkers,
+      });
+      const delay =
+        reason === 'lease_expired' || reason === 'dispatch_lost' ? 0 : backoffDelay(r.attempt, t.retryBackoff);
+      return b.set({ nextActionAt: nextActionAt(b.record, limitsOf(b.record), now + delay) });
+    }
+    return b
+      .to('FAILED', 'max_retries_exceeded', {
+        ...patch,
+        errorMessage: `${patch.errorMessage ?? r.errorMessage} (gave up after ${r.attempt} attempts)`.trim(),
+      })
+      .dlq('max_retries_exceeded');
+  };
+
+  const leaseLost = (r: JobRecord, reason: 'lease_expired' | 'dispatch_lost') =>
+    withJob(
+      r.jobId,
+      (cur, now) => {
+        if (!ACTIVE.has(cur.state) || cur.leaseEpoch !== r.leaseEpoch) return undefined;
+        metrics.leaseExpiries.inc({ reason });
+        logger.warn(
+          { job_id: cur.jobId, worker_id: cur.workerId, attempt: cur.attempt, reason },
+          'dispatch lost its worker; re-dispatching',
+        );
+        return retryOrFail(change(cur, now), now, reason, {
+          errorCode: capErrorString('WORKER_UNAVAILABLE'),
+          errorMessage:
+            reason === 'lease_expired'
+              ? `worker ${cur.workerId} stopped heartbeating`
+              : 'no worker picked the job up in time',
+        }).build();
+      },
+      r,
+    );
+
+  const cancelToWorker = (r: JobRecord, reason: string) => {
+    if (!(r.directDispatch && r.workerId)) return;
+    bus.publish(
+      workerJobsSubject(r.workerId),
+      bus.packet(
+        { case: 'jobCancel', value: create(JobCancelSchema, { jobId: r.jobId, reason, requestedBy: id }) },
+        { traceId: r.traceId },
+      ),
+    );
+  };
+
+  /** Acts on a job whose next action is due. */
+  const onDue = (r: JobRecord) =>
+    withJob(
+      r.jobId,
+      async (cur, now) => {
+        const action = dueAction(cur, limitsOf(cur), now);
+        switch (action) {
+          case null:
+            return undefined;
+          case 'deadline':
+          case 'running_timeout': {
+            if (ACTIVE.has(cur.state)) {
+              cancelToWorker(cur, action);
+              if (!cur.directDispatch)
+                bus.publish(
+                  Subjects.jobCancel,
+                  bus.packet({
+                    case: 'jobCancel',
+                    value: create(JobCancelSchema, { jobId: cur.jobId, reason: action, requestedBy: id }),
+                  }),
+                );
+            }
+            return change(cur, now)
+              .to('TIMEOUT', action === 'deadline' ? 'deadline_exceeded' : 'running_timeout', {
+                errorCode: capErrorString('JOB_TIMEOUT'),
+                errorMessage:
+                  action === 'deadline'
+                    ? 'job deadline (budget.deadline_ms) passed'
+                    : `job ran longer than the topic's running timeout`,
+              })
+              .dlq(action === 'deadline' ? 'deadline_exceeded' : 'running_timeout')
+              .build();
+          }
+          case 'cancel_grace':
+            return change(cur, now)
+              .to('CANCELLED', 'cancel_forced', {
+                errorMessage: cur.errorMessage || 'cancelled; the worker did not confirm in time',
+              })
+              .build();
+          case 'dispatch_timeout':
+            metrics.leaseExpiries.inc({ reason: 'dispatch_lost' });
+            return retryOrFail(change(cur, now), now, 'dispatch_lost', {
+              errorCode: capErrorString('WORKER_UNAVAILABLE'),
+              errorMessage: 'no worker picked the job up in time',
+            }).build();
+          case 'resume': {
+            if (cur.state === 'PENDING') return applyDecision(change(cur, now), await checkPolicy(cur), now).build();
+            if (cur.state === 'SCHEDULED' || cur.state === 'RETRYING')
+              return route(change(cur, now), now, cur.state === 'RETRYING' ? 'retry_dispatched' : 'dispatched').build();
+            return undefined;
+          }
+        }
+      },
+      r,
+    );
+
+  // ---------- results, progress, cancels ----------
+  /** Why a worker message about a job must be ignored (fencing), or undefined when it is current. */
+  const fenceCheck = (r: JobRecord, workerId: string, leaseHeader: string | undefined): string | undefined => {
+    const lease = parseLease(leaseHeader);
+    if (lease)
+      return lease.epoch === r.leaseEpoch ? undefined : `stale lease epoch ${lease.epoch} (current ${r.leaseEpoch})`;
+    if (workerId && r.fencedWorkers.includes(workerId) && r.workerId !== workerId)
+      return `worker ${workerId} lost this job's lease earlier`;
+    if (r.workerId && workerId && r.workerId !== workerId)
+      return `job is held by worker ${r.workerId}, not ${workerId}`;
+    return undefined;
+  };
+
+  const onResult = async (packet: PacketOf<'jobResult'>, ctx: HandlerContext) => {
+    const res = packet.payload.value;
+    const workerId = res.workerId || packet.senderId;
+    const leaseHeader = ctx.header(CapstanHeaders.lease);
+    let refusal: PacketRejectedError | undefined;
+    await withJob(res.jobId, (cur, now) => {
+      if (isTerminal(cur.state)) {
+        logger.debug({ job_id: cur.jobId, state: cur.state, worker_id: workerId }, 'result for a finished job ignored');
+        return undefined;
+      }
+      const stale = !ACTIVE.has(cur.state)
+        ? `job is ${cur.state}, not running`
+        : fenceCheck(cur, workerId, leaseHeader);
+      if (stale) {
+        metrics.staleResults.inc({ kind: 'result' });
+        refusal = new PacketRejectedError('PERMISSION_DENIED', `result for ${cur.jobId} refused: ${stale}`);
+        return undefined;
+      }
+      const outcome = resultOutcome(res.status);
+      const base = change(cur, now);
+      const patch: Partial<JobRecord> = {
+        workerId,
+        resultPtr: res.resultPtr,
+        artifactPtrs: [...res.artifactPtrs],
+        errorCode: res.errorCode,
+        errorMessage: res.errorMessage,
+        startedAt: cur.startedAt ?? cur.dispatchedAt,
+      };
+      switch (outcome.kind) {
+        case 'invalid':
+          refusal = new PacketRejectedError('INVALID_INPUT', outcome.reason);
+          return undefined;
+        case 'running':
+          return cur.state === 'DISPATCHED'
+            ? base.to('RUNNING', 'started', { workerId, startedAt: now }).set({ nextActionAt: null }).build()
+            : undefined;
+        case 'retryable':
+          return retryOrFail(base, now, 'failed_retryable', {
+            ...patch,
+            errorCode: res.errorCode || capErrorString('WORKER_UNAVAILABLE'),
+          }).build();
+        case 'terminal': {
+          base.to(outcome.state, outcome.fatal ? 'failed_fatal' : `worker_${outcome.state.toLowerCase()}`, patch);
+          if (outcome.state === 'SUCCEEDED' && cur.workflowId && !cur.compensationOf) {
+            const comp = compensationRequest(cur);
+            if (comp)
+              base.sagaStep({
+                jobId: cur.jobId,
+                workflowId: cur.workflowId,
+                tenant: cur.tenant,
+                stepIndex: cur.stepIndex,
+                compensationRequest: toBinary(JobRequestSchema, comp),
+              });
+          }
+          if (outcome.state === 'FAILED') base.dlq(outcome.fatal ? 'fatal' : 'failed');
+          if (outcome.state === 'TIMEOUT') base.dlq('timeout');
+          if (outcome.state === 'DENIED') base.dlq('worker_denied');
+          if (outcome.fatal && cur.workflowId && !cur.compensationOf) base.startRollback();
+          return base.build();
+        }
+      }
+    }).then((r) => {
+      if (!r) refusal = new PacketRejectedError('NOT_FOUND', `result for unknown job ${res.jobId}`);
+    });
+    if (refusal) throw refusal;
+  };
+
+  const onProgress = async (packet: PacketOf<'jobProgress'>, ctx: HandlerContext) => {
+    const p = packet.payload.value;
+    const workerId = packet.senderId;
+    const leaseHeader = ctx.header(CapstanHeaders.lease);
+    const r = await withJob(p.jobId, (cur, now) => {
+      if (!ACTIVE.has(cur.state) || fenceCheck(cur, workerId, leaseHeader)) {
+        metrics.staleResults.inc({ kind: 'progress' });
+        return undefined;
+      }
+      const fields = { progressPct: Math.max(0, Math.min(100, p.percent)), progressMessage: p.message.slice(0, 1024) };
+      if (cur.state === 'DISPATCHED') {
+        const b = change(cur, now).to('RUNNING', 'started', {
+          ...fields,
+          workerId: cur.workerId || workerId,
+          startedAt: now,
+        });
+        return b.set({ nextActionAt: nextActionAt(b.record, limitsOf(b.record)) }).build();
+      }
+      const next = { ...cur, ...fields };
+      remember(next);
+      repo.writeProgress(cur.jobId, fields.progressPct, fields.progressMessage);
+      return undefined;
+    });
+    if (r && ACTIVE.has(r.state) && (p.percent > 0 || p.message))
+      publishEvent(r, JobEventKind.PROGRESS, { reason: 'progress' });
+  };
+
+  const cancel = (jobId: string, reason: string, requestedBy = '') =>
+    withJob(jobId, (cur, now) => {
+      if (isTerminal(cur.state)) return undefined;
+      if (!ACTIVE.has(cur.state)) {
+        return change(cur, now)
+          .to('CANCELLED', 'cancelled', { errorMessage: reason || `cancelled by ${requestedBy || 'request'}` })
+          .build();
+      }
+      if (cur.cancelRequested) return undefined;
+      cancelToWorker(cur, reason);
+      const b = change(cur, now).set({
+        cancelRequested: true,
+        errorMessage: reason || `cancelled by ${requestedBy || 'request'}`,
+      });
+      return b.set({ nextActionAt: nextActionAt(b.record, limitsOf(b.record)) }).build();
+    });
+
+  const onCancel = async (packet: PacketOf<'jobCancel'>) => {
+    if (packet.senderId === id) return; // our own forwarded cancel
+    const c = packet.payload.value;
+    const r = await cancel(c.jobId, c.reason, c.requestedBy || packet.senderId);
+    if (!r) throw new PacketRejectedError('NOT_FOUND', `cancel for unknown job ${c.jobId}`);
+  };
+
+  // ---------- sagas ----------
+  const rollbackMutex = createKeyedMutex();
+  const driveRollback = (tenant: string, workflowId: string) =>
+    rollbackMutex
+      .run(`${tenant}/${workflowId}`, async () => {
+        const steps = await repo.sagaSteps(tenant, workflowId);
+        for (const step of steps) {
+          const compId = step.compensationJobId;
+          if (compId) {
+            const job = await current(compId);
+            if (!job) {
+              await accept(fromBinary(JobRequestSchema, step.compensationRequest), { senderId: id });
+              return;
+            }
+            if (!isTerminal(job.state)) return;
+            continue;
+          }
+          const req = fromBinary(JobRequestSchema, step.compensationRequest);
+          await repo.claimCompensation(step.jobId, req.jobId);
+          logger.info(
+            { workflow_id: workflowId, tenant, job_id: step.jobId, compensation_job_id: req.jobId },
+            'saga rollback: dispatching compensation',
+          );
+          await accept(req, { senderId: id });
+          return;
+        }
+        await repo.finishRollback(tenant, workflowId);
+        logger.info({ workflow_id: workflowId, tenant }, 'saga rollback finished');
+      })
+      .catch((err) =>
+        logger.error({ err, workflow_id: workflowId }, 'saga rollback step failed; the reconciler will retry'),
+      );
+
+  // ---------- DLQ ----------
+  const retryDeadLetter = async (dlqId: string, o: { tenant?: string; requestedBy?: string } = {}) => {
+    const row = await repo.getDlq(dlqId);
+    if (!row || (o.tenant && row.tenant !== o.tenant))
+      throw new PacketRejectedError('NOT_FOUND', `no DLQ entry ${dlqId}`);
+    if (row.retriedJobId)
+      throw new PacketRejectedError('DUPLICATE', `DLQ entry ${dlqId} was already retried as job ${row.retriedJobId}`);
+    const orig = await repo.load(row.jobId);
+    if (!orig) throw new PacketRejectedError('NOT_FOUND', `job ${row.jobId} of DLQ entry ${dlqId} no longer exists`);
+    const req = retryRequest(orig, dlqId);
+    // Create first (deterministic id: idempotent), then mark: a crash in between leaves a retry that can be redone.
+    await accept(req, { traceId: orig.traceId, senderId: o.requestedBy ?? id });
+    await repo.markDlqRetried(dlqId, req.jobId, o.requestedBy ?? 'unknown');
+    return { newJobId: req.jobId };
+  };
+
+  // ---------- timers: sweep (every replica) and reconcile (leader) ----------
+  const sweep = () => {
+    const now = Date.now();
+    for (const gone of workers.expire(now)) {
+      logger.warn({ worker_id: gone.workerId }, 'worker missed its heartbeats');
+      for (const r of cache.values())
+        if (ACTIVE.has(r.state) && r.workerId === gone.workerId) void leaseLost(r, 'lease_expired');
+    }
+    metrics.workers.set(workers.size());
+    for (const r of cache.values()) {
+      if (r.nextActionAt === null || r.nextActionAt > now || busy.has(r.jobId)) continue;
+      busy.add(r.jobId);
+      void onDue(r)
+        .catch((err) => logger.error({ err, job_id: r.jobId }, 'timer action failed'))
+        .finally(() => busy.delete(r.jobId));
+    }
+  };
+
+  const reconcile = async () => {
+    leaderEpoch = await repo.acquireLease('reconciler', id, t.leaderLeaseMs);
+    if (leaderEpoch === undefined) return;
+    const now = Date.now();
+    const due = await repo.findDue(now - t.overdueGraceMs, 1000);
+    for (const r of due) {
+      const cached = cache.get(r.jobId);
+      if (!cached || cached.version < r.version) remember(r);
+    }
+    // Until every live worker has had time to beat, an unknown worker is not a dead one.
+    if (now - startedAt > 15_000) {
+      const held = await repo.findHeldByGoneWorkers(
+        workers.live(now).map((w) => w.workerId),
+        500,
+      );
+      for (const r of held) {
+        if (r.directDispatch || r.state === 'RUNNING') void leaseLost(r, 'lease_expired');
+      }
+    }
+    for (const rb of await repo.unfinishedRollbacks(100)) void driveRollback(rb.tenant, rb.workflowId);
+  };
+
+  // ---------- wiring ----------
+  const subs: BusSubscription[] = [];
+  await bus.ensureStreams();
+  subs.push(
+    await bus.consume({
+      stream: Streams.submit,
+      durable: SCHEDULER_QUEUE_GROUP,
+      name: 'scheduler-submit',
+      expect: ['jobRequest'],
+      concurrency: 256,
+      maxAckPending: 4096,
+      handler: async (packet) => {
+        const req = packet.payload.value;
+        try {
+          await accept(req, { traceId: packet.traceId, senderId: packet.senderId });
+        } catch (err) {
+          if (err instanceof InvalidJobRequestError && ID_PATTERN.test(req.jobId)) {
+            const tenant = req.tenantId || req.meta?.tenantId || DEFAULT_TENANT;
+            if (isSubjectToken(tenant)) {
+              bus.nc.publish(
+                jobEventsSubject(tenant, req.jobId),
+                toBinary(
+                  JobEventSchema,
+                  create(JobEventSchema, {
+                    kind: JobEventKind.REJECTED,
+                    reason: err.message,
+                    job: {
+                      jobId: req.jobId,
+                      tenant,
+                      topic: req.topic,
+                      state: 'REJECTED',
+                      errorCode: err.wireCode,
+                      errorMessage: err.message,
+                    },
+                  }),
+                ),
+              );
+            }
+          }
+          throw err;
+        }
+      },
+    }),
+    await bus.consume({
+      stream: Streams.result,
+      durable: SCHEDULER_QUEUE_GROUP,
+      name: 'scheduler-result',
+      expect: ['jobResult'],
+      concurrency: 256,
+      maxAckPending: 4096,
+      handler: onResult,
+    }),
+    bus.subscribe(Subjects.jobProgress, {
+      queue: SCHEDULER_QUEUE_GROUP,
+      expect: ['jobProgress'],
+      concurrency: 64,
+      handler: onProgress,
+    }),
+    bus.subscribe(Subjects.jobCancel, {
+      queue: SCHEDULER_QUEUE_GROUP,
+      expect: ['jobCancel'],
+      concurrency: 16,
+      handler: onCancel,
+    }),
+    bus.subscribe(Subjects.heartbeat, {
+      expect: ['heartbeat'],
+      concurrency: 1,
+      handler: (p) => {
+        const now = Date.now();
+        const w = workers.observeHeartbeat(p.payload.value, now);
+        // A worker with room wakes the jobs waiting for its pool.
+        for (const r of cache.values()) {
+          if (r.state === 'SCHEDULED' || r.state === 'RETRYING') {
+            if (
+              r.waitReason &&
+              r.nextActionAt !== null &&
+              r.nextActionAt > now &&
+              (w.pool === routing().route(r.topic).pool || w.pool === r.topic)
+            ) {
+              cache.set(r.jobId, { ...r, nextActionAt: now });
+            }
+          }
+        }
+      },
+    }),
+    bus.subscribe(Subjects.handshake, {
+      expect: ['handshake'],
+      concurrency: 1,
+      handler: (p) => workers.observeHandshake(p.payload.value, Date.now()),
+    }),
+  );
+  // Control plane (request/reply, Capstan protobufs).
+  const ctlJob = bus.nc.subscribe(CapstanSubjects.ctlJobGet, {
+    queue: SCHEDULER_QUEUE_GROUP,
+    callback: (_e, m) => {
+      void (async () => {
+        try {
+          const q = fromBinary(GetJobRequestSchema, m.data);
+          const r = ID_PATTERN.test(q.jobId) ? await current(q.jobId) : undefined;
+          const found = r !== undefined && (!q.tenant || q.tenant === r.tenant);
+          m.respond(
+            toBinary(
+              GetJobResponseSchema,
+              create(GetJobResponseSchema, found ? { found, job: toSnapshot(r) } : { found: false }),
+            ),
+          );
+        } catch (err) {
+          logger.warn({ err }, 'bad ctl.job.get request');
+          m.respond(toBinary(GetJobResponseSchema, create(GetJobResponseSchema, { found: false })));
+        }
+      })();
+    },
+  });
+  const ctlDlq = bus.nc.subscribe(CapstanSubjects.ctlDlqRetry, {
+    queue: SCHEDULER_QUEUE_GROUP,
+    callback: (_e, m) => {
+      void (async () => {
+        let resp: ReturnType<typeof create<typeof RetryDeadLetterResponseSchema>>;
+        try {
+          const q = fromBinary(RetryDeadLetterRequestSchema, m.data);
+          const { newJobId } = await retryDeadLetter(q.dlqId, {
+            ...(q.tenant ? { tenant: q.tenant } : {}),
+            requestedBy: q.requestedBy || 'ctl',
+          });
+          resp = create(RetryDeadLetterResponseSchema, { ok: true, newJobId });
+        } catch (err) {
+          resp = create(RetryDeadLetterResponseSchema, { ok: false, error: (err as Error).message });
+        }
+        m.respond(toBinary(RetryDeadLetterResponseSchema, resp));
+      })();
+    },
+  });
+
+  const sweepTimer = setInterval(sweep, t.sweepIntervalMs);
+  let reconciling = false;
+  const reconcileTimer = setInterval(() => {
+    if (reconciling || stopping) return;
+    reconciling = true;
+    reconcile()
+      .catch((err) => logger.error({ err }, 'reconcile failed'))
+      .finally(() => {
+        reconciling = false;
+      });
+  }, t.reconcileIntervalMs);
+  logger.info({ scheduler_id: id }, 'scheduler started');
+
+  return {
+    id,
+    workers,
+    metrics: registry,
+    repository: repo,
+    accept,
+    getJob: current,
+    retryDeadLetter,
+    cancel,
+    isLeader: () => leaderEpoch !== undefined,
+    async stop() {
+      stopping = true;
+      clearInterval(sweepTimer);
+      clearInterval(reconcileTimer);
+      ctlJob.unsubscribe();
+      ctlDlq.unsubscribe();
+      await Promise.all(subs.map((s) => s.stop()));
+      await repo.drain();
+      if (leaderEpoch !== undefined) await repo.releaseLease('reconciler', id).catch(() => {});
+      logger.info({ scheduler_id: id }, 'scheduler stopped');
+    },
+  };
+}

@@ -1,0 +1,219 @@
+import { checkTransition, isTerminal, type JobState } from '@capstan/jobs';
+import type { JobEventRow, JobRecord } from './job-record.js';
+
+/** Thrown when code asks for a move the lifecycle does not allow (a bug, or a lost race surfaced as an error). */
+export class InvalidTransitionError extends Error {
+  override name = 'InvalidTransitionError';
+}
+
+/** A DLQ entry written with a terminal transition. */
+export interface DlqEntry {
+  jobId: string;
+  tenant: string;
+  topic: string;
+  /** Reason code: `no_workers`, `max_retries_exceeded`, `safety_denied`, `timeout`, `failed`, `fatal`, `unroutable`... */
+  reason: string;
+  finalState: JobState;
+  errorCode: string;
+  errorMessage: string;
+  attempt: number;
+}
+
+/** A compensation recorded when a saga step succeeds. */
+export interface SagaStepEntry {
+  jobId: string;
+  workflowId: string;
+  tenant: string;
+  stepIndex: number;
+  compensationRequest: Uint8Array;
+}
+
+/** Everything one compare-and-set commit writes for a job. */
+export interface JobChange {
+  record: JobRecord;
+  /** Version the row must still have; null inserts a new row. */
+  expectedVersion: number | null;
+  events: JobEventRow[];
+  dlq?: DlqEntry;
+  sagaStep?: SagaStepEntry;
+  /** Starts a saga rollback of the record's workflow (first start wins). */
+  startRollback?: boolean;
+}
+
+/** Builds changes step by step: each `to()` validates the move, bumps the version and appends its event. */
+export interface ChangeBuilder {
+  readonly record: JobRecord;
+  /** Moves to `state`, merging `patch` into the record. */
+  to(state: JobState, reason: string, patch?: Partial<JobRecord>): ChangeBuilder;
+  /** Changes fields without a transition (still a new version, no event). */
+  set(patch: Partial<JobRecord>): ChangeBuilder;
+  dlq(reason: string): ChangeBuilder;
+  sagaStep(entry: SagaStepEntry): ChangeBuilder;
+  startRollback(): ChangeBuilder;
+  build(): JobChange;
+}
+
+/** Starts a change of an existing record (`insert: true` for a record not yet in the database). */
+export function change(
+  base: JobRecord,
+  now: number,
+  opts: { insert?: boolean; insertReason?: string } = {},
+): ChangeBuilder {
+  let record = base;
+  const events: JobEventRow[] = [];
+  let dlq: DlqEntry | undefined;
+  let sagaStep: SagaStepEntry | undefined;
+  let startRollback = false;
+  const expectedVersion = opts.insert ? null : base.version;
+  if (opts.insert) {
+    events.push(eventOf(record, '', opts.insertReason ?? 'accepted', now));
+  } else {
+    record = { ...record, version: record.version + 1, updatedAt: now };
+  }
+  const builder: ChangeBuilder = {
+    get record() {
+      return record;
+    },
+    to(state, reason, patch) {
+      const check = checkTransition(record.state, state);
+      if (!check.ok) throw new InvalidTransitionError(`job ${record.jobId}: ${check.reason}`);
+      const from = record.state;
+      // Inserts start at version 1 with the PENDING event; each further transition is one more version.
+      const version = opts.insert || events.length > 0 ? record.version + 1 : record.version;
+      record = {
+        ...record,
+        ...patch,
+        state,
+        version,
+        updatedAt: now,
+        ...(isTerminal(state) ? { finishedAt: now, nextActionAt: null } : {}),
+      };
+      events.push(eventOf(record, from, reason, now));
+      return builder;
+    },
+    set(patch) {
+      record = { ...record, ...patch, updatedAt: now };
+      return builder;
+    },
+    dlq(reason) {
+      record = { ...record, dlqReason: reason };
+      dlq = {
+        jobId: record.jobId,
+        tenant: record.tenant,
+        topic: record.topic,
+        reason,
+        finalState: record.state,
+        errorCode: record.errorCode,
+        errorMessage: record.errorMessage,
+        attempt: record.attempt,
+      };
+      return builder;
+    },
+    sagaStep(entry) {
+      sagaStep = entry;
+      return builder;
+    },
+    startRollback() {
+      startRollback = true;
+      return builder;
+    },
+    build() {
+      return {
+        record,
+        expectedVersion,
+        events,
+        ...(dlq
+          ? {
+              dlq: { ...dlq, finalState: record.state, errorCode: record.errorCode, errorMessage: record.errorMessage },
+            }
+          : {}),
+        ...(sagaStep ? { sagaStep } : {}),
+        ...(startRollback ? { startRollback } : {}),
+      };
+    },
+  };
+  return builder;
+}
+
+function eventOf(r: JobRecord, from: string, reason: string, at: number): JobEventRow {
+  return {
+    jobId: r.jobId,
+    tenant: r.tenant,
+    seq: r.version,
+    fromState: from,
+    toState: r.state,
+    reason,
+    attempt: r.attempt,
+    leaseEpoch: r.leaseEpoch,
+    workerId: r.workerId,
+    at,
+  };
+}
+
+/** Time limits that apply to a job. */
+export interface JobLimits {
+  dispatchTimeoutMs: number;
+  runningTimeoutMs: number;
+  cancelGraceMs: number;
+}
+
+/** What is due for a job right now. */
+export type DueAction = 'deadline' | 'cancel_grace' | 'running_timeout' | 'dispatch_timeout' | 'resume' | null;
+
+/**
+ * When the job needs attention next (the `next_action_at` column). `waitUntil` is when a waiting job (PENDING,
+ * SCHEDULED, RETRYING, APPROVAL_REQUIRED) should be tried again.
+ */
+export function nextActionAt(r: JobRecord, limits: JobLimits, waitUntil?: number | null): number | null {
+  if (isTerminal(r.state)) return null;
+  const candidates: number[] = [];
+  if (r.deadlineAt !== null) candidates.push(r.deadlineAt);
+  switch (r.state) {
+    case 'DISPATCHED':
+    case 'RUNNING': {
+      if (r.cancelRequested) candidates.push(r.updatedAt + limits.cancelGraceMs);
+      const startedAt = r.startedAt ?? r.dispatchedAt ?? r.updatedAt;
+      candidates.push(startedAt + limits.runningTimeoutMs);
+      // Only a queue-group dispatch whose worker never showed itself can be "lost".
+      if (r.state === 'DISPATCHED' && !r.directDispatch && r.workerId === '')
+        candidates.push((r.dispatchedAt ?? r.updatedAt) + limits.dispatchTimeoutMs);
+      break;
+    }
+    default:
+      if (waitUntil !== undefined && waitUntil !== null) candidates.push(waitUntil);
+      else if (r.nextActionAt !== null) candidates.push(r.nextActionAt);
+  }
+  return candidates.length === 0 ? null : Math.min(...candidates);
+}
+
+/** Which limit, if any, has been reached at `now`. */
+export function dueAction(r: JobRecord, limits: JobLimits, now: number): DueAction {
+  if (isTerminal(r.state)) return null;
+  if (r.deadlineAt !== null && now >= r.deadlineAt) return 'deadline';
+  if (r.state === 'DISPATCHED' || r.state === 'RUNNING') {
+    if (r.cancelRequested && now >= r.updatedAt + limits.cancelGraceMs) return 'cancel_grace';
+    const startedAt = r.startedAt ?? r.dispatchedAt ?? r.updatedAt;
+    if (now >= startedAt + limits.runningTimeoutMs) return 'running_timeout';
+    if (
+      r.state === 'DISPATCHED' &&
+      !r.directDispatch &&
+      r.workerId === '' &&
+      now >= (r.dispatchedAt ?? r.updatedAt) + limits.dispatchTimeoutMs
+    ) {
+      return 'dispatch_timeout';
+    }
+    return null;
+  }
+  if (r.state === 'APPROVAL_REQUIRED') return null;
+  return r.nextActionAt !== null && now >= r.nextActionAt ? 'resume' : null;
+}
+
+/**
+ * The absolute deadline of a request. CAP's `budget.deadline_ms` is read as an absolute epoch-ms time when it
+ * looks like one (> 10^12, i.e. after 2001) and as a duration from acceptance otherwise.
+ */
+export function deadlineFrom(deadlineMs: bigint | undefined, acceptedAt: number): number | null {
+  if (deadlineMs === undefined || deadlineMs <= 0n) return null;
+  const v = Number(deadlineMs);
+  return v > 1e12 ? v : acceptedAt + v;
+}

@@ -1,0 +1,37 @@
+/**
+ * @capstan/store — durable state: a typed kysely database over PostgreSQL (or embedded PGlite) and the
+ * versioned migrations that create Capstan's tables.
+ */
+export {
+  type CreateDatabaseOptions,
+  createDatabase,
+  pingDatabase,
+  type ResolvedCreateDatabaseOptions,
+  resolveCreateDatabaseOptions,
+  type StoreDatabase,
+} from './create-database.js';
+export {
+  ACCEPTED_DATABASE_URLS,
+  type DatabaseLocation,
+  DEFAULT_PGLITE_DIR,
+  PGLITE_MEMORY_URL,
+  parseDatabaseUrl,
+  redactDatabaseUrl,
+} from './database-url.js';
+export {
+  DatabaseConnectionError,
+  InvalidDatabaseUrlError,
+  InvalidStoreOptionsError,
+  MigrationFailedError,
+  StoreError,
+} from './errors.js';
+export {
+  MIGRATION_LOCK_TABLE,
+  MIGRATION_TABLE,
+  type MigrateResult,
+  type MigrationState,
+  migrateToLatest,
+  migrationStatus,
+} from './migrate.js';
+export type { StoreLogger } from './query-logger.js';
+export type { BusDeadLetterRow, BusDeadLettersTable, CapstanDatabase, NewBusDeadLetterRow } from './schema.js';

@@ -1,0 +1,12 @@
+import type { Migration } from 'kysely';
+import * as busDeadLetters from './0001-bus-dead-letters.js';
+import * as jobs from './0002-jobs.js';
+
+/**
+ * Every migration, by name. Listed statically (not read from disk) so bundlers include them and the CLI
+ * works from a single file. Names sort in execution order: add new ones as `NNNN-name` at the end.
+ */
+export const MIGRATIONS: Readonly<Record<string, Migration>> = {
+  '0001-bus-dead-letters': busDeadLetters,
+  '0002-jobs': jobs,
+};

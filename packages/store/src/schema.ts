@@ -1,0 +1,152 @@
+import type { Generated, Insertable, Selectable } from 'kysely';
+
+/**
+ * Kysely table types for every table Capstan owns. One file so each new migration appends its table here
+ * next to the others. Column types are what both backends return: `bigint` comes back as a decimal string
+ * (pg's default, and PGlite is configured to match), `timestamptz` as a Date, `bytea` as a Uint8Array
+ * (a Buffer from pg).
+ */
+export interface CapstanDatabase {
+  bus_dead_letters: BusDeadLettersTable;
+  jobs: JobsTable;
+  job_events: JobEventsTable;
+  job_dlq: JobDlqTable;
+  saga_compensations: SagaCompensationsTable;
+  saga_rollbacks: SagaRollbacksTable;
+  leader_leases: LeaderLeasesTable;
+}
+
+/** One row per job; the scheduler writes it with compare-and-set on `version` (migration 0002). */
+export interface JobsTable {
+  job_id: string;
+  tenant: string;
+  topic: string;
+  state: string;
+  version: number;
+  attempt: number;
+  lease_epoch: number;
+  max_retries: number;
+  priority: number;
+  request: Uint8Array;
+  trace_id: string;
+  sender_id: string;
+  idempotency_key: string | null;
+  workflow_id: string;
+  parent_job_id: string;
+  step_index: number;
+  compensation_of: string;
+  worker_id: string;
+  fenced_workers: string[];
+  direct_dispatch: boolean;
+  result_ptr: string;
+  artifact_ptrs: string[];
+  error_code: string;
+  error_message: string;
+  decision: string;
+  decision_reason: string;
+  policy_snapshot: string;
+  rule_id: string;
+  constraints: unknown | null;
+  approval_ref: string;
+  progress_pct: number;
+  progress_message: string;
+  wait_reason: string;
+  wait_since: Date | null;
+  dlq_reason: string;
+  cancel_requested: boolean;
+  next_action_at: Date | null;
+  deadline_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+  dispatched_at: Date | null;
+  started_at: Date | null;
+  finished_at: Date | null;
+}
+
+/** Append-only lifecycle transitions; `seq` is the job's version after the transition. */
+export interface JobEventsTable {
+  id: Generated<string>;
+  job_id: string;
+  tenant: string;
+  seq: number;
+  from_state: string;
+  to_state: string;
+  reason: string;
+  attempt: number;
+  lease_epoch: number;
+  worker_id: string;
+  at: Date;
+}
+
+/** Jobs that ended badly, with why; `retried_job_id` links a retry from the DLQ. */
+export interface JobDlqTable {
+  id: Generated<string>;
+  job_id: string;
+  tenant: string;
+  topic: string;
+  reason: string;
+  final_state: string;
+  error_code: string;
+  error_message: string;
+  attempt: number;
+  created_at: Generated<Date>;
+  retried_job_id: string | null;
+  retried_at: Date | null;
+  retried_by: string | null;
+}
+
+/** Compensations recorded by succeeded saga steps. */
+export interface SagaCompensationsTable {
+  job_id: string;
+  workflow_id: string;
+  tenant: string;
+  step_index: number;
+  compensation_request: Uint8Array;
+  recorded_at: Generated<Date>;
+  compensation_job_id: string | null;
+  started_at: Date | null;
+}
+
+/** Saga rollbacks in progress (one per workflow). */
+export interface SagaRollbacksTable {
+  tenant: string;
+  workflow_id: string;
+  trigger_job_id: string;
+  started_at: Generated<Date>;
+  finished_at: Date | null;
+}
+
+/** Named leases with a fencing epoch (the reconciler's leader election). */
+export interface LeaderLeasesTable {
+  name: string;
+  holder: string;
+  epoch: string;
+  expires_at: Date;
+}
+
+/** A bus packet a consumer refused (migration 0001), mirroring `capstan.bus.v1.DeadLetter`. */
+export interface BusDeadLettersTable {
+  /** Identity, as a decimal string (int8 exceeds JS number precision). */
+  id: Generated<string>;
+  /** Subject the packet arrived on. */
+  subject: string;
+  /** CAP numeric error code as a string, e.g. "101" (MALFORMED_PACKET). */
+  code: string;
+  /** Human-readable reason. */
+  reason: string;
+  /** The packet's sender_id, when it could be decoded far enough to know it. */
+  sender_id: string | null;
+  /** The packet's trace_id, when known. */
+  trace_id: string | null;
+  /** Service + consumer name that rejected it. */
+  consumer: string;
+  /** The original bytes, untouched. */
+  original: Uint8Array;
+  /** When the consumer received it; defaults to the insert time. */
+  received_at: Generated<Date>;
+}
+
+/** A `bus_dead_letters` row as selected. */
+export type BusDeadLetterRow = Selectable<BusDeadLettersTable>;
+/** A `bus_dead_letters` row to insert. */
+export type NewBusDeadLetterRow = Insertable<BusDeadLettersTable>;
