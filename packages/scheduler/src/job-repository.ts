@@ -2,7 +2,7 @@ import { fromBinary } from '@bufbuild/protobuf';
 import { JobRequestSchema } from '@capstan/gen/cordum/agent/v1/job_pb';
 import type { JobState } from '@capstan/jobs';
 import type { CapstanDatabase } from '@capstan/store';
-import { type Kysely, type RawBuilder, sql } from 'kysely';
+import { CompiledQuery, type Kysely, type RawBuilder, sql } from 'kysely';
 import { createGroupCommit, type GroupCommit } from './group-commit.js';
 import type { JobRecord } from './job-record.js';
 import type { JobChange } from './lifecycle.js';
@@ -365,12 +365,50 @@ export function rowToRecord(row: Record<string, unknown>): JobRecord {
   };
 }
 
-function valuesTuple(
-  r: JobRecord,
-  cols: readonly (typeof JOB_COLUMNS)[number][],
-  extra: RawBuilder<unknown>[] = [],
-): RawBuilder<unknown> {
-  return sql`(${sql.join([...extra, ...cols.map((c) => sql`${columnValue(r, c)}::${sql.raw(CAST[c])}`)])})`;
+type JobColumn = (typeof JOB_COLUMNS)[number];
+
+/** Array parameter type of a column in `unnest(...)` (bytea travels as hex text, arrays and json as text). */
+function paramType(col: JobColumn): string {
+  const t = CAST[col];
+  return t === 'bytea' || t === 'text[]' || t === 'jsonb' ? 'text' : t;
+}
+
+/** Expression turning the unnest column back into the column's type. */
+function columnExpr(col: JobColumn): string {
+  const t = CAST[col];
+  if (t === 'bytea') return `decode(v.${col}, 'hex')`;
+  if (t === 'text[]') return `v.${col}::text[]`;
+  if (t === 'jsonb') return `v.${col}::jsonb`;
+  return `v.${col}`;
+}
+
+function paramValue(r: JobRecord, col: JobColumn): unknown {
+  return col === 'request' ? Buffer.from(r.requestBytes).toString('hex') : columnValue(r, col);
+}
+
+/**
+ * Batched statements are built once: one array parameter per column and `unnest`, so a batch of any size is one
+ * short statement that Postgres parses once (instead of thousands of placeholders).
+ */
+const INSERT_JOBS_SQL = `INSERT INTO jobs (${JOB_COLUMNS.join(', ')})
+  SELECT ${JOB_COLUMNS.map(columnExpr).join(', ')}
+  FROM unnest(${JOB_COLUMNS.map((c, i) => `$${i + 1}::${paramType(c)}[]`).join(', ')}) AS v(${JOB_COLUMNS.join(', ')})
+  ON CONFLICT DO NOTHING RETURNING job_id`;
+
+const UPDATE_JOBS_SQL = `UPDATE jobs AS j SET ${MUTABLE.map((c) => `${c} = ${columnExpr(c)}`).join(', ')}
+  FROM unnest($1::text[], $2::int4[], ${MUTABLE.map((c, i) => `$${i + 3}::${paramType(c)}[]`).join(', ')})
+    AS v(job_id, expected_version, ${MUTABLE.join(', ')})
+  WHERE j.job_id = v.job_id AND j.version = v.expected_version
+  RETURNING j.job_id`;
+
+const INSERT_EVENTS_SQL = `INSERT INTO job_events (job_id, tenant, seq, from_state, to_state, reason, attempt, lease_epoch, worker_id, at)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::int4[], $4::text[], $5::text[], $6::text[], $7::int4[], $8::int4[], $9::text[], $10::timestamptz[])
+  ON CONFLICT (job_id, seq) DO NOTHING`;
+
+function columnsOf<T>(rows: readonly T[], width: number, cell: (row: T, i: number) => unknown): unknown[][] {
+  const cols: unknown[][] = Array.from({ length: width }, () => new Array(rows.length));
+  for (let r = 0; r < rows.length; r++) for (let c = 0; c < width; c++) cols[c]![r] = cell(rows[r]!, c);
+  return cols;
 }
 
 /** Creates the repository over a kysely database (Postgres or PGlite). */
@@ -387,30 +425,47 @@ export function createJobRepository(db: Kysely<CapstanDatabase>, opts: JobReposi
     return db.transaction().execute(async (trx) => {
       const ok = new Set<JobChange>();
       if (inserts.length > 0) {
-        const res = await sql<{ job_id: string }>`
-          INSERT INTO jobs (${sql.join(JOB_COLUMNS.map((c) => sql.ref(c)))})
-          VALUES ${sql.join(inserts.map((c) => valuesTuple(c.record, JOB_COLUMNS)))}
-          ON CONFLICT DO NOTHING RETURNING job_id`.execute(trx);
+        const params = columnsOf(inserts, JOB_COLUMNS.length, (c, i) => paramValue(c.record, JOB_COLUMNS[i]!));
+        const res = await trx.executeQuery<{ job_id: string }>(CompiledQuery.raw(INSERT_JOBS_SQL, params));
         const inserted = new Set(res.rows.map((r) => r.job_id));
         for (const c of inserts) if (inserted.has(c.record.jobId)) ok.add(c);
       }
       if (updates.length > 0) {
-        const res = await sql<{ job_id: string }>`
-          UPDATE jobs AS j SET ${sql.join(MUTABLE.map((c) => sql`${sql.ref(c)} = v.${sql.ref(c)}`))}
-          FROM (VALUES ${sql.join(updates.map((c) => valuesTuple(c.record, MUTABLE, [sql`${c.record.jobId}::text`, sql`${c.expectedVersion}::int4`])))})
-            AS v(${sql.join([sql.ref('job_id'), sql.ref('expected_version'), ...MUTABLE.map((c) => sql.ref(c))])})
-          WHERE j.job_id = v.job_id AND j.version = v.expected_version
-          RETURNING j.job_id`.execute(trx);
+        const params = columnsOf(updates, MUTABLE.length + 2, (c, i) =>
+          i === 0 ? c.record.jobId : i === 1 ? c.expectedVersion : paramValue(c.record, MUTABLE[i - 2]!),
+        );
+        const res = await trx.executeQuery<{ job_id: string }>(CompiledQuery.raw(UPDATE_JOBS_SQL, params));
         const updated = new Set(res.rows.map((r) => r.job_id));
         for (const c of updates) if (updated.has(c.record.jobId)) ok.add(c);
       }
       const done = changes.filter((c) => ok.has(c));
       const events = done.flatMap((c) => c.events);
       if (events.length > 0) {
-        await sql`
-          INSERT INTO job_events (job_id, tenant, seq, from_state, to_state, reason, attempt, lease_epoch, worker_id, at)
-          VALUES ${sql.join(events.map((e) => sql`(${e.jobId}, ${e.tenant}, ${e.seq}::int4, ${e.fromState}, ${e.toState}, ${e.reason}, ${e.attempt}::int4, ${e.leaseEpoch}::int4, ${e.workerId}, ${ts(e.at)}::timestamptz)`))}
-          ON CONFLICT (job_id, seq) DO NOTHING`.execute(trx);
+        const params = columnsOf(events, 10, (e, i) => {
+          switch (i) {
+            case 0:
+              return e.jobId;
+            case 1:
+              return e.tenant;
+            case 2:
+              return e.seq;
+            case 3:
+              return e.fromState;
+            case 4:
+              return e.toState;
+            case 5:
+              return e.reason;
+            case 6:
+              return e.attempt;
+            case 7:
+              return e.leaseEpoch;
+            case 8:
+              return e.workerId;
+            default:
+              return ts(e.at);
+          }
+        });
+        await trx.executeQuery(CompiledQuery.raw(INSERT_EVENTS_SQL, params));
       }
       const dlq = done.flatMap((c) => (c.dlq ? [c.dlq] : []));
       if (dlq.length > 0) {

@@ -161,8 +161,9 @@ describe('scheduler ↔ a raw CAP worker (wire contract only)', () => {
   });
 
   it('refuses a stale result from a fenced (zombie) worker after its lease expired', async () => {
-    await stack.scheduler();
     const tp = topic();
+    // The paused worker stays in the queue group; a short dispatch timeout re-dispatches what lands on it.
+    await stack.scheduler({ routing: { topics: { [tp]: { dispatchTimeoutMs: 800 } } } });
     const zombie = await stack.worker(tp, { heartbeatMs: 200 });
     await new Promise((r) => setTimeout(r, 500)); // let the scheduler learn its heartbeat interval
     const req = await stack.submit(tp, { sleepMs: 1500, progress: true });
@@ -173,7 +174,7 @@ describe('scheduler ↔ a raw CAP worker (wire contract only)', () => {
     const row = await stack.terminal(req.jobId);
     expect(row['state']).toBe('SUCCEEDED');
     expect(row['worker_id']).toBe(healthy.workerId);
-    expect(row['attempt']).toBe(2);
+    expect(row['attempt']).toBeGreaterThanOrEqual(2);
     // SIGCONT: the zombie's late result must not overwrite anything (job is terminal: ignored).
     zombie.sendResult(req.jobId, JobStatus.FAILED_FATAL);
     await new Promise((r) => setTimeout(r, 200));

@@ -1,0 +1,36 @@
+import { createServer, type Server } from 'node:http';
+import type { Registry } from 'prom-client';
+
+/** Serves `/metrics` (Prometheus) and `/healthz` (200 when `healthy()` resolves true, else 503). */
+export async function startMetricsServer(opts: {
+  host: string;
+  port: number;
+  registry: Registry;
+  healthy: () => Promise<boolean>;
+}): Promise<{ url: string; close(): Promise<void> }> {
+  const server: Server = createServer((req, res) => {
+    void (async () => {
+      if (req.url === '/metrics') {
+        res.writeHead(200, { 'content-type': opts.registry.contentType });
+        res.end(await opts.registry.metrics());
+      } else if (req.url === '/healthz') {
+        const ok = await opts.healthy().catch(() => false);
+        res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ status: ok ? 'ok' : 'unavailable' }));
+      } else {
+        res.writeHead(404, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { code: 404, message: 'not found: try /metrics or /healthz' } }));
+      }
+    })();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, resolve);
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : opts.port;
+  return {
+    url: `http://${opts.host}:${port}`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
