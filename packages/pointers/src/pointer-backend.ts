@@ -34,6 +34,12 @@ export interface PointerBackend<P extends Pointer> {
    * writer's clock; false when the store enforces `expiresAt` on read.
    */
   readonly expiresNatively: boolean;
+  /**
+   * True when other programs write the same values without knowing Capstan's metadata (CAP workers `SET
+   * res:<job_id>` directly): a size/checksum mismatch then means the metadata is stale, not that the payload is
+   * corrupt, so the payload is returned as a third-party value instead of failing with CHECKSUM_MISMATCH.
+   */
+  readonly sharedWithThirdParties?: boolean;
   /** Writes bytes and metadata; `ttlMs` is set when `meta.expiresAt` is. */
   write(pointer: P, uri: string, data: Uint8Array, meta: StoredMeta, ttlMs: number | undefined): Promise<void>;
   /** Reads at most `maxBytes` (throws TOO_LARGE beyond); undefined when nothing is stored. */

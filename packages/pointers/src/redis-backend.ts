@@ -49,6 +49,7 @@ export function createRedisBackend(redis: Redis | string): PointerBackend<RedisP
   return {
     // Redis drops the key when PX runs out, so expiry is the server's job (and immune to writer/reader clock skew).
     expiresNatively: true,
+    sharedWithThirdParties: true,
 
     async write(pointer, uri, data, meta, ttlMs) {
       const key = keyOf(pointer, uri);

@@ -146,6 +146,7 @@ export class InvalidJobRequestError extends PacketRejectedError {
 }
 
 const ID_PATTERN = /^[A-Za-z0-9_\-:]{1,128}$/;
+const NEVER_ABORTED = new AbortController().signal;
 const ACTIVE = new Set<JobState>(['DISPATCHED', 'RUNNING']);
 
 /** Validates ids and topic of a request; throws InvalidJobRequestError naming the field and the expected form. */
@@ -217,21 +218,27 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   let stopping = false;
 
   // ---------- cache ----------
+  // Jobs waiting for a worker, so a heartbeat can wake them without scanning the whole cache.
+  const waitingForWorker = new Set<string>();
   const remember = (r: JobRecord) => {
     const prev = cache.get(r.jobId);
     if (prev) metrics.active.dec({ state: prev.state });
     if (isTerminal(r.state)) {
       cache.delete(r.jobId);
+      waitingForWorker.delete(r.jobId);
       return;
     }
     if (!prev && cache.size >= maxCached) return;
     cache.set(r.jobId, r);
     metrics.active.inc({ state: r.state });
+    if ((r.state === 'SCHEDULED' || r.state === 'RETRYING') && r.waitReason) waitingForWorker.add(r.jobId);
+    else waitingForWorker.delete(r.jobId);
   };
   const forget = (jobId: string) => {
     const prev = cache.get(jobId);
     if (prev) metrics.active.dec({ state: prev.state });
     cache.delete(jobId);
+    waitingForWorker.delete(jobId);
   };
   const current = async (jobId: string): Promise<JobRecord | undefined> => cache.get(jobId) ?? (await repo.load(jobId));
 
@@ -325,6 +332,8 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
 
   // ---------- decisions ----------
   const checkPolicy = async (r: JobRecord): Promise<PolicyCheckResponse | Error> => {
+    if (policy === allowAllPolicy)
+      return allowAllPolicy.check(policyRequestFor(r.request, r.tenant), { signal: NEVER_ABORTED });
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(), t.policyTimeoutMs);
     try {
@@ -944,16 +953,19 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
         const now = Date.now();
         const w = workers.observeHeartbeat(p.payload.value, now);
         // A worker with room wakes the jobs waiting for its pool.
-        for (const r of cache.values()) {
-          if (r.state === 'SCHEDULED' || r.state === 'RETRYING') {
-            if (
-              r.waitReason &&
-              r.nextActionAt !== null &&
-              r.nextActionAt > now &&
-              (w.pool === routing().route(r.topic).pool || w.pool === r.topic)
-            ) {
-              cache.set(r.jobId, { ...r, nextActionAt: now });
-            }
+        for (const jobId of waitingForWorker) {
+          const r = cache.get(jobId);
+          if (!r) {
+            waitingForWorker.delete(jobId);
+            continue;
+          }
+          const pool = routing().route(r.topic).pool;
+          if (
+            r.nextActionAt !== null &&
+            r.nextActionAt > now &&
+            (w.pool === pool || w.pool === r.topic || w.readyTopics.includes(r.topic))
+          ) {
+            cache.set(r.jobId, { ...r, nextActionAt: now });
           }
         }
       },
