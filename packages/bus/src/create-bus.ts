@@ -144,6 +144,11 @@ export interface Bus {
   ensureStreams(specs?: StreamSpec[]): Promise<void>;
   /** Called after every reconnect (e.g. to re-publish a handshake). Returns an unsubscribe function. */
   onReconnect(fn: () => void): () => void;
+  /**
+   * Publishes raw bytes (Capstan's own protobufs, e.g. job events) through the same coalescing outbox as
+   * {@link Bus.publish}.
+   */
+  publishRaw(subject: string, data: Uint8Array): void;
   /** Counters of this bus. */
   stats(): BusStats;
   /** Stops every subscription, waits for in-flight handlers, drains and closes the connection. */
@@ -173,6 +178,24 @@ export async function createBus(opts: BusOptions): Promise<Bus> {
     );
   }
   const js = jetstream(nc);
+  // Outbox: writes queued during one turn of the event loop leave in one socket write. nats.js flushes at the end of
+  // every microtask burst, and a busy consumer produces many small bursts (one per resolved database commit), which
+  // otherwise costs a syscall per packet.
+  let outbox: (() => void)[] = [];
+  const flushOutbox = () => {
+    const batch = outbox;
+    outbox = [];
+    for (const send of batch) {
+      try {
+        send();
+      } catch (err) {
+        logger.error({ err }, 'publish failed');
+      }
+    }
+  };
+  const enqueue = (send: () => void) => {
+    if (outbox.push(send) === 1) setImmediate(flushOutbox);
+  };
   let jsm: JetStreamManager | undefined;
   const reconnectListeners = new Set<() => void>();
   const subscriptions = new Set<BusSubscription>();
@@ -302,7 +325,8 @@ export async function createBus(opts: BusOptions): Promise<Bus> {
 
     publish(subject, packet, popts) {
       const h = toHeaders(popts?.headers);
-      nc.publish(subject, encodePacket(sign(packet)), h ? { headers: h } : undefined);
+      const data = encodePacket(sign(packet));
+      enqueue(() => nc.publish(subject, data, h ? { headers: h } : undefined));
       metrics.published(subject);
     },
 
@@ -330,7 +354,8 @@ export async function createBus(opts: BusOptions): Promise<Bus> {
     },
 
     respond(reply, packet) {
-      nc.publish(reply, encodePacket(sign(packet)));
+      const data = encodePacket(sign(packet));
+      enqueue(() => nc.publish(reply, data));
     },
 
     subscribe(subject, sopts) {
@@ -426,7 +451,7 @@ export async function createBus(opts: BusOptions): Promise<Bus> {
         const deliveryCount = m.info.deliveryCount;
         const packet = await admit(m.subject, m.data, copts.expect, name, m.redelivered);
         if (!packet) {
-          m.ack();
+          enqueue(() => m.ack());
           return;
         }
         try {
@@ -436,11 +461,11 @@ export async function createBus(opts: BusOptions): Promise<Bus> {
             deliveryCount,
             header: headerReader(m.headers),
           });
-          m.ack();
+          enqueue(() => m.ack());
         } catch (err) {
           if (err instanceof PacketRejectedError) {
             await rejectFromHandler(m.subject, m.data, packet, name, err);
-            m.ack();
+            enqueue(() => m.ack());
             return;
           }
           metrics.handlerError(m.subject);
@@ -467,9 +492,9 @@ export async function createBus(opts: BusOptions): Promise<Bus> {
                 traceId: packet.traceId,
               }),
             );
-            m.ack();
+            enqueue(() => m.ack());
           } else {
-            m.nak(Math.min(retryBase * 2 ** (deliveryCount - 1), 30_000));
+            enqueue(() => m.nak(Math.min(retryBase * 2 ** (deliveryCount - 1), 30_000)));
           }
         }
       };
@@ -511,10 +536,16 @@ export async function createBus(opts: BusOptions): Promise<Bus> {
       return () => reconnectListeners.delete(fn);
     },
 
+    publishRaw(subject, data) {
+      enqueue(() => nc.publish(subject, data));
+      metrics.published(subject);
+    },
+
     stats: () => metrics.snapshot(),
 
     async close() {
       await Promise.all([...subscriptions].map((s) => s.stop()));
+      flushOutbox();
       if (!nc.isClosed()) await nc.drain().catch(() => nc.close());
     },
   };

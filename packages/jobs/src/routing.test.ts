@@ -187,6 +187,17 @@ describe('worker registry', () => {
     expect(reg.get('w')?.directDispatch).toBe(false);
   });
 
+  it('frees a slot when a job of the worker finishes between heartbeats', () => {
+    const reg = createWorkerRegistry();
+    reg.observeHeartbeat(create(HeartbeatSchema, { workerId: 'w', activeJobs: 1 }), 0);
+    reg.reserve('w');
+    reg.release('w');
+    expect(reg.get('w')).toMatchObject({ reserved: 0, activeJobs: 1 });
+    reg.release('w');
+    reg.release('w');
+    expect(reg.get('w')).toMatchObject({ reserved: 0, activeJobs: 0 });
+  });
+
   it('resets reservations when a heartbeat reports fresh load', () => {
     const reg = createWorkerRegistry();
     reg.observeHeartbeat(create(HeartbeatSchema, { workerId: 'w' }), 0);

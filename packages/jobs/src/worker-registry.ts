@@ -43,6 +43,8 @@ export interface WorkerRegistry {
   observeHandshake(hs: Handshake, nowMs: number): void;
   /** Counts a dispatch against the worker until its next heartbeat reports it. */
   reserve(workerId: string): void;
+  /** A job of the worker finished since its last heartbeat: frees the slot without waiting for the next beat. */
+  release(workerId: string): void;
   get(workerId: string): WorkerInfo | undefined;
   /** True while the worker's beats are on time. */
   isLive(workerId: string, nowMs: number): boolean;
@@ -109,6 +111,12 @@ export function createWorkerRegistry(opts: WorkerRegistryOptions = {}): WorkerRe
     reserve(workerId) {
       const w = workers.get(workerId);
       if (w) w.reserved++;
+    },
+    release(workerId) {
+      const w = workers.get(workerId);
+      if (!w) return;
+      if (w.reserved > 0) w.reserved--;
+      else if (w.activeJobs > 0) w.activeJobs--;
     },
     get: (workerId) => workers.get(workerId),
     isLive(workerId, nowMs) {

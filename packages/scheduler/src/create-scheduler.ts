@@ -260,7 +260,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       seq: BigInt(extra.seq ?? r.version),
     });
     try {
-      bus.nc.publish(jobEventsSubject(r.tenant, r.jobId), toBinary(JobEventSchema, ev));
+      bus.publishRaw(jobEventsSubject(r.tenant, r.jobId), toBinary(JobEventSchema, ev));
     } catch (err) {
       logger.warn({ err, job_id: r.jobId }, 'could not publish job event');
     }
@@ -384,8 +384,9 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
         })
         .dlq('no_workers');
     }
-    // Back off while waiting: a fresh heartbeat from a worker of the pool wakes waiting jobs early.
-    const delay = Math.min(2000, Math.max(100, (now - waitSince) / 4));
+    // Waiting jobs are woken by events — a heartbeat from a worker of the pool, or a result freeing a slot — so
+    // this poll is only a safety net and can be slow.
+    const delay = Math.min(2000, Math.max(250, (now - waitSince) / 2));
     b.set({ waitReason: decision.reason, waitSince });
     return b.set({ nextActionAt: nextActionAt(b.record, limitsOf(b.record), now + delay) });
   };
@@ -653,8 +654,21 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
             }).build();
           case 'resume': {
             if (cur.state === 'PENDING') return applyDecision(change(cur, now), await checkPolicy(cur), now).build();
-            if (cur.state === 'SCHEDULED' || cur.state === 'RETRYING')
-              return route(change(cur, now), now, cur.state === 'RETRYING' ? 'retry_dispatched' : 'dispatched').build();
+            if (cur.state === 'SCHEDULED' || cur.state === 'RETRYING') {
+              const c = route(
+                change(cur, now),
+                now,
+                cur.state === 'RETRYING' ? 'retry_dispatched' : 'dispatched',
+              ).build();
+              // Still waiting for the same reason: keep the new retry time in memory only, and touch the row only
+              // now and then (so the leader doesn't mistake the job for an orphan) — not on every attempt.
+              const same = c.events.length === 0 && !c.dlq && c.record.waitReason === cur.waitReason;
+              if (same && now - cur.updatedAt < t.overdueGraceMs / 2) {
+                remember({ ...cur, nextActionAt: c.record.nextActionAt });
+                return undefined;
+              }
+              return c;
+            }
             return undefined;
           }
         }
@@ -740,6 +754,9 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       if (!r) refusal = new PacketRejectedError('NOT_FOUND', `result for unknown job ${res.jobId}`);
     });
     if (refusal) throw refusal;
+    // The worker has a free slot now: don't make waiting jobs wait for its next heartbeat.
+    workers.release(workerId);
+    wakeWaiting(1);
   };
 
   const onProgress = async (packet: PacketOf<'jobProgress'>, ctx: HandlerContext) => {
@@ -842,6 +859,35 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     return { newJobId: req.jobId };
   };
 
+  /** Runs the due action of a job now unless it is already being handled. */
+  const runDue = (r: JobRecord) => {
+    if (busy.has(r.jobId)) return;
+    busy.add(r.jobId);
+    void onDue(r)
+      .catch((err) => logger.error({ err, job_id: r.jobId }, 'timer action failed'))
+      .finally(() => busy.delete(r.jobId));
+  };
+
+  /** Gives up to `n` jobs that wait for a worker another routing attempt now (a slot was freed). */
+  const wakeWaiting = (n: number) => {
+    if (waitingForWorker.size === 0) return;
+    const now = Date.now();
+    let woken = 0;
+    for (const jobId of waitingForWorker) {
+      if (woken >= n) break;
+      const r = cache.get(jobId);
+      if (!r) {
+        waitingForWorker.delete(jobId);
+        continue;
+      }
+      if (busy.has(jobId)) continue;
+      const next = { ...r, nextActionAt: now };
+      cache.set(jobId, next);
+      runDue(next);
+      woken++;
+    }
+  };
+
   // ---------- timers: sweep (every replica) and reconcile (leader) ----------
   const sweep = () => {
     const now = Date.now();
@@ -852,11 +898,8 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     }
     metrics.workers.set(workers.size());
     for (const r of cache.values()) {
-      if (r.nextActionAt === null || r.nextActionAt > now || busy.has(r.jobId)) continue;
-      busy.add(r.jobId);
-      void onDue(r)
-        .catch((err) => logger.error({ err, job_id: r.jobId }, 'timer action failed'))
-        .finally(() => busy.delete(r.jobId));
+      if (r.nextActionAt === null || r.nextActionAt > now) continue;
+      runDue(r);
     }
   };
 
@@ -901,7 +944,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
           if (err instanceof InvalidJobRequestError && ID_PATTERN.test(req.jobId)) {
             const tenant = req.tenantId || req.meta?.tenantId || DEFAULT_TENANT;
             if (isSubjectToken(tenant)) {
-              bus.nc.publish(
+              bus.publishRaw(
                 jobEventsSubject(tenant, req.jobId),
                 toBinary(
                   JobEventSchema,

@@ -1,7 +1,7 @@
 import { fromBinary } from '@bufbuild/protobuf';
 import { JobRequestSchema } from '@capstan/gen/cordum/agent/v1/job_pb';
 import type { JobState } from '@capstan/jobs';
-import type { CapstanDatabase } from '@capstan/store';
+import { type CapstanDatabase, preparedSql } from '@capstan/store';
 import { CompiledQuery, type Kysely, type RawBuilder, sql } from 'kysely';
 import { createGroupCommit, type GroupCommit } from './group-commit.js';
 import type { JobRecord } from './job-record.js';
@@ -390,20 +390,62 @@ function paramValue(r: JobRecord, col: JobColumn): unknown {
  * Batched statements are built once: one array parameter per column and `unnest`, so a batch of any size is one
  * short statement that Postgres parses once (instead of thousands of placeholders).
  */
-const INSERT_JOBS_SQL = `INSERT INTO jobs (${JOB_COLUMNS.join(', ')})
+const P_INSERT = 1;
+const P_UPDATE = P_INSERT + JOB_COLUMNS.length;
+const P_EVENTS = P_UPDATE + MUTABLE.length + 2;
+const P_DLQ = P_EVENTS + 10;
+const P_SAGA = P_DLQ + 8;
+const P_ROLLBACK = P_SAGA + 5;
+const arrays = (first: number, types: readonly string[]) => types.map((t, i) => `$${first + i}::${t}[]`).join(', ');
+
+/**
+ * One group commit is ONE statement (atomic on its own, so no BEGIN/COMMIT round trips): data-modifying CTEs insert
+ * new jobs, compare-and-set the updated ones, and write events, DLQ rows, saga steps and rollback starts only for
+ * the jobs whose insert or update went through. Every table gets one array parameter per column (`unnest`), so a
+ * batch of any size is the same short statement.
+ */
+const COMMIT_SQL = preparedSql(
+  'capstan_commit',
+  `
+WITH ins AS (
+  INSERT INTO jobs (${JOB_COLUMNS.join(', ')})
   SELECT ${JOB_COLUMNS.map(columnExpr).join(', ')}
-  FROM unnest(${JOB_COLUMNS.map((c, i) => `$${i + 1}::${paramType(c)}[]`).join(', ')}) AS v(${JOB_COLUMNS.join(', ')})
-  ON CONFLICT DO NOTHING RETURNING job_id`;
-
-const UPDATE_JOBS_SQL = `UPDATE jobs AS j SET ${MUTABLE.map((c) => `${c} = ${columnExpr(c)}`).join(', ')}
-  FROM unnest($1::text[], $2::int4[], ${MUTABLE.map((c, i) => `$${i + 3}::${paramType(c)}[]`).join(', ')})
-    AS v(job_id, expected_version, ${MUTABLE.join(', ')})
+  FROM unnest(${arrays(P_INSERT, JOB_COLUMNS.map(paramType))}) AS v(${JOB_COLUMNS.join(', ')})
+  ON CONFLICT DO NOTHING RETURNING job_id
+), upd AS (
+  UPDATE jobs AS j SET ${MUTABLE.map((c) => `${c} = ${columnExpr(c)}`).join(', ')}
+  FROM unnest(${arrays(P_UPDATE, ['text', 'int4', ...MUTABLE.map(paramType)])}) AS v(job_id, expected_version, ${MUTABLE.join(', ')})
   WHERE j.job_id = v.job_id AND j.version = v.expected_version
-  RETURNING j.job_id`;
-
-const INSERT_EVENTS_SQL = `INSERT INTO job_events (job_id, tenant, seq, from_state, to_state, reason, attempt, lease_epoch, worker_id, at)
-  SELECT * FROM unnest($1::text[], $2::text[], $3::int4[], $4::text[], $5::text[], $6::text[], $7::int4[], $8::int4[], $9::text[], $10::timestamptz[])
-  ON CONFLICT (job_id, seq) DO NOTHING`;
+  RETURNING j.job_id
+), done AS (
+  SELECT job_id FROM ins UNION ALL SELECT job_id FROM upd
+), ev AS (
+  INSERT INTO job_events (job_id, tenant, seq, from_state, to_state, reason, attempt, lease_epoch, worker_id, at)
+  SELECT e.* FROM unnest(${arrays(P_EVENTS, ['text', 'text', 'int4', 'text', 'text', 'text', 'int4', 'int4', 'text', 'timestamptz'])})
+    AS e(job_id, tenant, seq, from_state, to_state, reason, attempt, lease_epoch, worker_id, at)
+  WHERE e.job_id IN (SELECT job_id FROM done)
+  ON CONFLICT (job_id, seq) DO NOTHING
+), dlq AS (
+  INSERT INTO job_dlq (job_id, tenant, topic, reason, final_state, error_code, error_message, attempt)
+  SELECT d.* FROM unnest(${arrays(P_DLQ, ['text', 'text', 'text', 'text', 'text', 'text', 'text', 'int4'])})
+    AS d(job_id, tenant, topic, reason, final_state, error_code, error_message, attempt)
+  WHERE d.job_id IN (SELECT job_id FROM done)
+  ON CONFLICT (job_id) DO NOTHING
+), saga AS (
+  INSERT INTO saga_compensations (job_id, workflow_id, tenant, step_index, compensation_request)
+  SELECT s.job_id, s.workflow_id, s.tenant, s.step_index, decode(s.req, 'hex')
+  FROM unnest(${arrays(P_SAGA, ['text', 'text', 'text', 'int4', 'text'])}) AS s(job_id, workflow_id, tenant, step_index, req)
+  WHERE s.job_id IN (SELECT job_id FROM done)
+  ON CONFLICT (job_id) DO NOTHING
+), rb AS (
+  INSERT INTO saga_rollbacks (tenant, workflow_id, trigger_job_id)
+  SELECT r.tenant, r.workflow_id, r.trigger_job_id
+  FROM unnest(${arrays(P_ROLLBACK, ['text', 'text', 'text'])}) AS r(tenant, workflow_id, trigger_job_id)
+  WHERE r.trigger_job_id IN (SELECT job_id FROM done)
+  ON CONFLICT DO NOTHING RETURNING trigger_job_id
+)
+SELECT 'ok' AS kind, job_id FROM done UNION ALL SELECT 'rollback' AS kind, trigger_job_id AS job_id FROM rb`,
+);
 
 function columnsOf<T>(rows: readonly T[], width: number, cell: (row: T, i: number) => unknown): unknown[][] {
   const cols: unknown[][] = Array.from({ length: width }, () => new Array(rows.length));
@@ -422,76 +464,44 @@ export function createJobRepository(db: Kysely<CapstanDatabase>, opts: JobReposi
     const updates = changes
       .filter((c) => c.expectedVersion !== null)
       .sort((a, b) => (a.record.jobId < b.record.jobId ? -1 : 1));
-    return db.transaction().execute(async (trx) => {
-      const ok = new Set<JobChange>();
-      if (inserts.length > 0) {
-        const params = columnsOf(inserts, JOB_COLUMNS.length, (c, i) => paramValue(c.record, JOB_COLUMNS[i]!));
-        const res = await trx.executeQuery<{ job_id: string }>(CompiledQuery.raw(INSERT_JOBS_SQL, params));
-        const inserted = new Set(res.rows.map((r) => r.job_id));
-        for (const c of inserts) if (inserted.has(c.record.jobId)) ok.add(c);
-      }
-      if (updates.length > 0) {
-        const params = columnsOf(updates, MUTABLE.length + 2, (c, i) =>
-          i === 0 ? c.record.jobId : i === 1 ? c.expectedVersion : paramValue(c.record, MUTABLE[i - 2]!),
-        );
-        const res = await trx.executeQuery<{ job_id: string }>(CompiledQuery.raw(UPDATE_JOBS_SQL, params));
-        const updated = new Set(res.rows.map((r) => r.job_id));
-        for (const c of updates) if (updated.has(c.record.jobId)) ok.add(c);
-      }
-      const done = changes.filter((c) => ok.has(c));
-      const events = done.flatMap((c) => c.events);
-      if (events.length > 0) {
-        const params = columnsOf(events, 10, (e, i) => {
-          switch (i) {
-            case 0:
-              return e.jobId;
-            case 1:
-              return e.tenant;
-            case 2:
-              return e.seq;
-            case 3:
-              return e.fromState;
-            case 4:
-              return e.toState;
-            case 5:
-              return e.reason;
-            case 6:
-              return e.attempt;
-            case 7:
-              return e.leaseEpoch;
-            case 8:
-              return e.workerId;
-            default:
-              return ts(e.at);
-          }
-        });
-        await trx.executeQuery(CompiledQuery.raw(INSERT_EVENTS_SQL, params));
-      }
-      const dlq = done.flatMap((c) => (c.dlq ? [c.dlq] : []));
-      if (dlq.length > 0) {
-        await sql`
-          INSERT INTO job_dlq (job_id, tenant, topic, reason, final_state, error_code, error_message, attempt)
-          VALUES ${sql.join(dlq.map((d) => sql`(${d.jobId}, ${d.tenant}, ${d.topic}, ${d.reason}, ${d.finalState}, ${d.errorCode}, ${d.errorMessage}, ${d.attempt}::int4)`))}
-          ON CONFLICT (job_id) DO NOTHING`.execute(trx);
-      }
-      const steps = done.flatMap((c) => (c.sagaStep ? [c.sagaStep] : []));
-      if (steps.length > 0) {
-        await sql`
-          INSERT INTO saga_compensations (job_id, workflow_id, tenant, step_index, compensation_request)
-          VALUES ${sql.join(steps.map((s) => sql`(${s.jobId}, ${s.workflowId}, ${s.tenant}, ${s.stepIndex}::int4, ${s.compensationRequest}::bytea)`))}
-          ON CONFLICT (job_id) DO NOTHING`.execute(trx);
-      }
-      const started = new Set<string>();
-      for (const c of done.filter((x) => x.startRollback)) {
-        const res = await sql<{ workflow_id: string }>`
-          INSERT INTO saga_rollbacks (tenant, workflow_id, trigger_job_id) VALUES (${c.record.tenant}, ${c.record.workflowId}, ${c.record.jobId})
-          ON CONFLICT DO NOTHING RETURNING workflow_id`.execute(trx);
-        if (res.rows.length > 0) started.add(c.record.jobId);
-      }
-      return changes.map((c) =>
-        ok.has(c) ? { ok: true, ...(started.has(c.record.jobId) ? { rollbackStarted: true } : {}) } : { ok: false },
-      );
-    });
+    const events = changes.flatMap((c) => c.events);
+    const dlq = changes.flatMap((c) => (c.dlq ? [c.dlq] : []));
+    const steps = changes.flatMap((c) => (c.sagaStep ? [c.sagaStep] : []));
+    const rollbacks = changes.filter((c) => c.startRollback).map((c) => c.record);
+    const params = [
+      ...columnsOf(inserts, JOB_COLUMNS.length, (c, i) => paramValue(c.record, JOB_COLUMNS[i]!)),
+      ...columnsOf(updates, MUTABLE.length + 2, (c, i) =>
+        i === 0 ? c.record.jobId : i === 1 ? c.expectedVersion : paramValue(c.record, MUTABLE[i - 2]!),
+      ),
+      ...columnsOf(
+        events,
+        10,
+        (e, i) =>
+          [e.jobId, e.tenant, e.seq, e.fromState, e.toState, e.reason, e.attempt, e.leaseEpoch, e.workerId, ts(e.at)][
+            i
+          ],
+      ),
+      ...columnsOf(
+        dlq,
+        8,
+        (d, i) => [d.jobId, d.tenant, d.topic, d.reason, d.finalState, d.errorCode, d.errorMessage, d.attempt][i],
+      ),
+      ...columnsOf(
+        steps,
+        5,
+        (x, i) => [x.jobId, x.workflowId, x.tenant, x.stepIndex, Buffer.from(x.compensationRequest).toString('hex')][i],
+      ),
+      ...columnsOf(rollbacks, 3, (r, i) => [r.tenant, r.workflowId, r.jobId][i]),
+    ];
+    const res = await db.executeQuery<{ kind: string; job_id: string }>(CompiledQuery.raw(COMMIT_SQL, params));
+    const ok = new Set<string>();
+    const started = new Set<string>();
+    for (const row of res.rows) (row.kind === 'ok' ? ok : started).add(row.job_id);
+    return changes.map((c) =>
+      ok.has(c.record.jobId)
+        ? { ok: true, ...(started.has(c.record.jobId) ? { rollbackStarted: true } : {}) }
+        : { ok: false },
+    );
   };
 
   const queue: GroupCommit<JobChange, CommitResult> = createGroupCommit({

@@ -163,7 +163,7 @@ describe('scheduler ↔ a raw CAP worker (wire contract only)', () => {
   it('refuses a stale result from a fenced (zombie) worker after its lease expired', async () => {
     const tp = topic();
     // The paused worker stays in the queue group; a short dispatch timeout re-dispatches what lands on it.
-    await stack.scheduler({ routing: { topics: { [tp]: { dispatchTimeoutMs: 800 } } } });
+    await stack.scheduler({ routing: { topics: { [tp]: { dispatchTimeoutMs: 800, maxRetries: 10 } } } });
     const zombie = await stack.worker(tp, { heartbeatMs: 200 });
     await new Promise((r) => setTimeout(r, 500)); // let the scheduler learn its heartbeat interval
     const req = await stack.submit(tp, { sleepMs: 1500, progress: true });

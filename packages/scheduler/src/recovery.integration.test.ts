@@ -102,7 +102,7 @@ describe('fencing and bad input', () => {
     const tp = topic();
     // The paused worker still sits in the queue group, so a re-dispatch may land on it: a short dispatch timeout
     // re-dispatches again until a live worker shows itself.
-    await stack.scheduler({ routing: { topics: { [tp]: { dispatchTimeoutMs: 800 } } } });
+    await stack.scheduler({ routing: { topics: { [tp]: { dispatchTimeoutMs: 800, maxRetries: 10 } } } });
     const zombie = await stack.worker(tp, { heartbeatMs: 100 });
     await sleep(300);
     const req = await stack.submit(tp, { sleepMs: 2500, progress: true });

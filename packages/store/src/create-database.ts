@@ -6,6 +6,7 @@ import pg from 'pg';
 import { type DatabaseLocation, DEFAULT_PGLITE_DIR, parseDatabaseUrl, redactDatabaseUrl } from './database-url.js';
 import { DatabaseConnectionError, InvalidStoreOptionsError } from './errors.js';
 import { createPgliteDialect, PGLITE_PARSERS } from './pglite-dialect.js';
+import { enablePreparedStatements } from './prepared-statements.js';
 import { createKyselyLog, type StoreLogger } from './query-logger.js';
 import type { CapstanDatabase } from './schema.js';
 
@@ -67,6 +68,7 @@ async function openPostgres(url: string, poolSize: number, logger: StoreLogger |
   const pool = new pg.Pool({ connectionString: url, max: poolSize });
   // An idle client losing its connection emits 'error' on the pool; unhandled, that would crash the process.
   pool.on('error', (err) => logger?.error({ err }, 'idle PostgreSQL connection failed'));
+  enablePreparedStatements(pool);
   try {
     // Fail here, with the URL in the message, rather than at the first query somewhere else.
     const client = await pool.connect();

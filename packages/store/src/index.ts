@@ -33,5 +33,6 @@ export {
   migrateToLatest,
   migrationStatus,
 } from './migrate.js';
+export { PREPARE_MARKER, preparedSql } from './prepared-statements.js';
 export type { StoreLogger } from './query-logger.js';
 export type { BusDeadLetterRow, BusDeadLettersTable, CapstanDatabase, NewBusDeadLetterRow } from './schema.js';

@@ -97,6 +97,8 @@ interface Execution {
   readonly headers: Readonly<Record<string, string>> | undefined;
   readonly attempt: number;
   readonly epoch: number;
+  /** How the job arrived: on the topic's queue group or on this worker's direct subject. */
+  readonly via: 'topic' | 'direct';
   readonly controller: AbortController;
   readonly artifactPtrs: string[];
   /** `finished` once the result is published, even if the handler (ignoring its signal) is still running. */
@@ -105,6 +107,9 @@ interface Execution {
   lastPercent: number;
   deadlineTimer: NodeJS.Timeout | undefined;
 }
+
+/** A directly dispatched job still running after this long is reported RUNNING (see `start`). */
+const STARTED_NOTICE_DELAY_MS = 50;
 
 /** Longest delay `setTimeout` honours (about 24.8 days); longer deadlines are re-armed in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -357,8 +362,15 @@ async function startWorker<TInput>(o: ResolvedWorkerOptions<TInput>, bus: Bus, l
   const start = (exec: Execution) => {
     exec.state = 'running';
     exec.startedAt = Date.now();
-    // The first RUNNING progress tells the scheduler which worker of the queue group holds the job.
-    send(Subjects.jobProgress, progressPacket(id, exec.traceId, exec.request.jobId, 0, 'started'), exec.headers);
+    // The first RUNNING progress tells the scheduler which worker of a queue group holds the job: sent at once for
+    // topic deliveries. A direct dispatch already names this worker, so there it only marks the job RUNNING and is
+    // sent once the handler has run for STARTED_NOTICE_DELAY_MS — quick jobs skip a whole state write.
+    const sendStarted = () => {
+      if (exec.state === 'running')
+        send(Subjects.jobProgress, progressPacket(id, exec.traceId, exec.request.jobId, 0, 'started'), exec.headers);
+    };
+    if (exec.via === 'direct') setTimeout(sendStarted, STARTED_NOTICE_DELAY_MS).unref();
+    else sendStarted();
     void run(exec)
       .catch((err: unknown) => {
         logger.error({ err, job_id: exec.request.jobId }, 'job runner failed');
@@ -407,6 +419,7 @@ async function startWorker<TInput>(o: ResolvedWorkerOptions<TInput>, bus: Bus, l
       headers,
       attempt: lease?.attempt ?? 1,
       epoch,
+      via,
       controller: new AbortController(),
       artifactPtrs: [],
       state: 'queued',

@@ -1,0 +1,43 @@
+# syntax=docker/dockerfile:1
+# Capstan image: the `capstan` CLI with every service built in. See docs/deployment.md.
+#
+#   docker build -t capstan .
+#   docker run --rm capstan version
+
+ARG NODE_IMAGE=node:22-bookworm-slim
+ARG PNPM_VERSION=12
+
+# ---- build: install all dependencies, compile, then drop the dev-only ones ----------------------------------
+FROM ${NODE_IMAGE} AS build
+ARG PNPM_VERSION
+RUN npm install -g "pnpm@${PNPM_VERSION}" && pnpm --version
+WORKDIR /app
+
+# Fetch packages from the lockfile alone, so this layer is reused until the lockfile changes.
+COPY pnpm-lock.yaml pnpm-workspace.yaml .npmrc ./
+RUN pnpm fetch
+
+COPY . .
+# Build, then re-link with production dependencies only (typescript, vitest, biome, buf ... are not shipped);
+# confirmModulesPurge=false lets pnpm replace node_modules without asking for a TTY.
+RUN pnpm install --offline --frozen-lockfile \
+ && pnpm exec tsc -b \
+ && pnpm install --offline --frozen-lockfile --prod --config.confirmModulesPurge=false \
+ && node services/cli/dist/main.js version
+
+# ---- runtime ---------------------------------------------------------------------------------------------------
+FROM ${NODE_IMAGE} AS runtime
+ENV NODE_ENV=production \
+    # capstan dev keeps dev.json (and, without DATABASE_URL, an embedded database) here.
+    CAPSTAN_DEV_DIR=/var/lib/capstan \
+    # Containers must listen on all interfaces to be reachable through published ports.
+    CAPSTAN_LISTEN_HOST=0.0.0.0
+WORKDIR /app
+COPY --from=build --chown=node:node /app /app
+RUN mkdir -p /var/lib/capstan && chown node:node /var/lib/capstan \
+ && ln -s /app/services/cli/dist/main.js /usr/local/bin/capstan
+USER node
+VOLUME ["/var/lib/capstan"]
+ENTRYPOINT ["node", "/app/services/cli/dist/main.js"]
+# All registered services in one process, against the NATS/Redis/Postgres given by the environment.
+CMD ["dev", "--no-infra"]

@@ -1,0 +1,88 @@
+import { type ChildProcess, fork } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+
+const EXEC_ARGV = ['--conditions=@capstan/source', '--import', 'tsx'];
+
+/** Forks a bench process (TypeScript via tsx) and waits for its `ready` message. */
+export async function spawnProc(file: string, env: Record<string, string>): Promise<ChildProcess> {
+  // BENCH_PROF=<dir> writes a V8 CPU profile of every bench process there (for finding bottlenecks).
+  const prof = process.env['BENCH_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_PROF']}`] : [];
+  const cp = fork(new URL(`../procs/${file}`, import.meta.url), {
+    env: { ...process.env, ...env },
+    execArgv: [...EXEC_ARGV, ...prof],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    cp.once('message', () => resolve());
+    cp.once('exit', (code) => reject(new Error(`${file} exited with ${code} before it was ready`)));
+  });
+  return cp;
+}
+
+/** Asks a bench process to stop and waits for it. */
+export async function stopProc(cp: ChildProcess): Promise<void> {
+  if (cp.exitCode !== null) return;
+  const exited = new Promise((r) => cp.once('exit', r));
+  cp.send({ stop: true });
+  const timer = setTimeout(() => cp.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+const TICKS = 100; // USER_HZ on Linux
+
+/** CPU seconds (user + system) of a process and, with `tree`, all its descendants. */
+export function cpuSeconds(pid: number, tree = false): number {
+  const pids = tree ? [pid, ...descendants(pid)] : [pid];
+  let ticks = 0;
+  for (const p of pids) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // exited
+    }
+  }
+  return ticks / TICKS;
+}
+
+/** Resident set size of a process (and its descendants), MiB. */
+export function rssMiB(pid: number, tree = false): number {
+  const pids = tree ? [pid, ...descendants(pid)] : [pid];
+  let kb = 0;
+  for (const p of pids) {
+    try {
+      const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+      kb += Number(m?.[1] ?? 0);
+    } catch {
+      // exited
+    }
+  }
+  return kb / 1024;
+}
+
+function descendants(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const list = children.get(ppid) ?? [];
+      list.push(Number(d));
+      children.set(ppid, list);
+    } catch {
+      // gone
+    }
+  }
+  const out: number[] = [];
+  const walk = (p: number) => {
+    for (const c of children.get(p) ?? []) {
+      out.push(c);
+      walk(c);
+    }
+  };
+  walk(pid);
+  return out;
+}

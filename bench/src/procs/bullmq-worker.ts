@@ -1,0 +1,14 @@
+// The peer: a BullMQ Worker with a no-op processor in its own process (env REDIS_URL, QUEUE, CONCURRENCY).
+import { Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+
+const connection = new Redis(process.env['REDIS_URL']!, { maxRetriesPerRequest: null });
+const worker = new Worker(process.env['QUEUE'] ?? 'bench', async () => null, {
+  connection,
+  concurrency: Number(process.env['CONCURRENCY'] ?? 50),
+});
+await worker.waitUntilReady();
+process.send?.({ ready: true });
+process.on('message', (m) => {
+  if ((m as { stop?: boolean }).stop) void worker.close().then(() => process.exit(0));
+});

@@ -1,0 +1,31 @@
+// `pnpm bench [--quick] [scenario...]`: runs scenarios, prints figures and ratios, writes bench/results/<scenario>.json.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import { e2eNoop } from './scenarios/e2e-noop.js';
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const wanted = args.filter((a) => !a.startsWith('--'));
+const log = (line: string) => console.log(`  ${line}`);
+
+const scenarios: Record<string, () => Promise<Record<string, unknown>>> = {
+  'e2e-noop': () => e2eNoop({ jobs: quick ? 3000 : 20_000, window: 500, concurrency: 50, log }),
+};
+
+const results = new URL('../results/', import.meta.url);
+await mkdir(results, { recursive: true });
+for (const [name, run] of Object.entries(scenarios)) {
+  if (wanted.length > 0 && !wanted.includes(name)) continue;
+  console.log(`▶ ${name}${quick ? ' (quick)' : ''}`);
+  const started = Date.now();
+  const result = await run();
+  const record = {
+    ...result,
+    mode: quick ? 'quick' : 'full',
+    machine: { cpus: cpus().length, node: process.version },
+    at: new Date().toISOString(),
+    seconds: Math.round((Date.now() - started) / 1000),
+  };
+  await writeFile(new URL(`${name}.json`, results), `${JSON.stringify(record, null, 2)}\n`);
+  console.log(JSON.stringify(record, null, 2));
+}

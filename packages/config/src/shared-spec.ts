@@ -1,0 +1,28 @@
+import { defineConfig } from './config-field.js';
+import {
+  databaseUrl,
+  gatewayPort,
+  listenHost,
+  logLevel,
+  natsUrl,
+  redisUrl,
+  s3,
+  safetyKernelPort,
+  schedulerMetricsPort,
+} from './shared-fields.js';
+
+/**
+ * Every shared field in one spec. Services pick the fields they need into their own spec; this one exists so
+ * documentation and tooling can list all shared settings from a single place.
+ */
+export const sharedConfigSpec = defineConfig({
+  natsUrl,
+  redisUrl,
+  databaseUrl,
+  s3,
+  logLevel,
+  listenHost,
+  gatewayPort,
+  safetyKernelPort,
+  schedulerMetricsPort,
+});

@@ -1,0 +1,53 @@
+import type { CapstanLogger, LogLevel } from '@capstan/log';
+import type { DevDatabase } from '../database.js';
+
+/** What `capstan dev` hands each service when starting it. */
+export interface DevContext {
+  /** Address to bind servers to (loopback unless `CAPSTAN_LISTEN_HOST` says otherwise). */
+  host: string;
+  /** NATS URL of the dev (or, with `--no-infra`, the configured) server. */
+  natsUrl: string;
+  /** Redis URL of the dev (or configured) server. */
+  redisUrl: string;
+  /** Database URL (`pglite://…` for the embedded database). */
+  databaseUrl: string;
+  /**
+   * The open, migrated database. Services must use this handle rather than open their own: embedded PGlite
+   * allows one connection per directory.
+   */
+  database: DevDatabase;
+  /** Absolute dev data directory (`.capstan`); a service may keep its own files in a subdirectory. */
+  dataDir: string;
+  /** Log level for the service's logger. */
+  logLevel: LogLevel;
+  /** A logger writing to stderr (stdout carries only the `CAPSTAN_READY` line). Create children per service. */
+  logger: CapstanLogger;
+  /**
+   * Returns `preferred` when it is free on {@link host}, otherwise a free port — so dev starts even when the
+   * default port of a service (e.g. gateway 4001) is taken by something else.
+   */
+  port(preferred: number): Promise<number>;
+}
+
+/** A started service. */
+export interface RunningDevService {
+  /** URLs it serves, by name (e.g. `{ http: 'http://127.0.0.1:4001' }`); merged into `CAPSTAN_READY`. */
+  urls: Readonly<Record<string, string>>;
+  /** Stops it gracefully (drain, close listeners). Called once, in reverse start order. */
+  stop(): Promise<void>;
+}
+
+/** A service `capstan dev` runs in its own process. */
+export interface DevService {
+  /** Unique name used in progress lines and as the key in `CAPSTAN_READY.services`. */
+  name: string;
+  /** Starts the service; resolves once it is ready to serve. */
+  start(context: DevContext): Promise<RunningDevService>;
+}
+
+/**
+ * The services `capstan dev` starts, in order, after NATS, Redis and the database are up. Each service adds
+ * itself here when it exists (scheduler, safety kernel, gateway, demo worker); until then dev runs the
+ * infrastructure only.
+ */
+export const devServices: readonly DevService[] = [];

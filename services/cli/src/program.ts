@@ -1,0 +1,17 @@
+import { Command } from 'commander';
+import { cliVersion } from './cli-version.js';
+import { registerDevCommand } from './commands/dev.js';
+import { registerMigrateCommand } from './commands/migrate.js';
+import { registerVersionCommand } from './commands/version.js';
+
+/** Builds the `capstan` command line with every command registered. */
+export function createProgram(): Command {
+  const program = new Command('capstan')
+    .description('Capstan: a protobuf-first control plane for AI agents over NATS (CAP wire compatible)')
+    .version(cliVersion(), '-V, --version', 'print the Capstan version')
+    .showHelpAfterError();
+  registerVersionCommand(program);
+  registerMigrateCommand(program);
+  registerDevCommand(program);
+  return program;
+}

@@ -1,0 +1,73 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+/** The CLI entry point, run from source through tsx so the tests need no build. */
+export const CLI_MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+
+/**
+ * The environment for a CLI under test: the runner's, minus every setting that would point `capstan` at the
+ * runner's servers or config, plus free ports for the dev servers (tests never use default ports).
+ */
+export function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const key of Object.keys(env)) {
+    if (key.startsWith('CAPSTAN_') || ['NATS_URL', 'REDIS_URL', 'DATABASE_URL', 'LOG_LEVEL'].includes(key)) {
+      delete env[key];
+    }
+  }
+  return { ...env, CAPSTAN_DEV_NATS_PORT: '0', CAPSTAN_DEV_REDIS_PORT: '0', ...extra };
+}
+
+/** A running `capstan` process with its output collected. */
+export interface CliProcess {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  /** Resolves with the exit code (or the signal name) once the process is gone. */
+  exited: Promise<number | string>;
+}
+
+/**
+ * Starts `capstan <args>` as its users would (`#!/usr/bin/env node` → main.ts), from source via tsx with the
+ * `@capstan/source` condition so workspace packages resolve to their TypeScript too.
+ */
+export function spawnCli(args: readonly string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): CliProcess {
+  const child = spawn(process.execPath, ['--conditions=@capstan/source', '--import', TSX_LOADER, CLI_MAIN, ...args], {
+    cwd: options.cwd,
+    env: options.env ?? cliEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+  });
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  const exited = new Promise<number | string>((resolve) => {
+    child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'));
+  });
+  return { child, stdout: () => stdout, stderr: () => stderr, exited };
+}
+
+/** Runs `capstan <args>` to completion. */
+export async function runCli(
+  args: readonly string[],
+  options: { cwd: string; env?: NodeJS.ProcessEnv },
+): Promise<{ code: number | string; stdout: string; stderr: string }> {
+  const cli = spawnCli(args, options);
+  const code = await cli.exited;
+  return { code, stdout: cli.stdout(), stderr: cli.stderr() };
+}
+
+/** Waits until `predicate` holds, polling; throws with `describe()` after `timeoutMs`. */
+export async function waitFor(predicate: () => boolean, timeoutMs: number, describe: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${describe()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
