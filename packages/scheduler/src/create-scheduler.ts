@@ -249,7 +249,12 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     extra: { previousState?: string; reason?: string; duplicateOf?: string; seq?: number; state?: string } = {},
   ) => {
     const snapshot = toSnapshot(r);
-    if (extra.state) snapshot.state = extra.state;
+    if (extra.state) {
+      snapshot.state = extra.state;
+      // One commit can carry several transitions (PENDING → SCHEDULED → DISPATCHED); the earlier ones had no worker.
+      if (extra.state === 'PENDING' || extra.state === 'SCHEDULED' || extra.state === 'APPROVAL_REQUIRED')
+        snapshot.workerId = '';
+    }
     const ev = create(JobEventSchema, {
       kind,
       job: snapshot,

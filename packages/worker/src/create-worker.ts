@@ -105,6 +105,8 @@ interface Execution {
   state: 'queued' | 'running' | 'finished';
   startedAt: number | undefined;
   lastPercent: number;
+  /** The handler reported progress itself (then the scheduler already knows the job runs). */
+  progressSent: boolean;
   deadlineTimer: NodeJS.Timeout | undefined;
 }
 
@@ -286,6 +288,7 @@ async function startWorker<TInput>(o: ResolvedWorkerOptions<TInput>, bus: Bus, l
         if (checkpoint?.owner === exec) checkpoint.percent = pct;
         // After the result is out, progress would contradict it.
         if (exec.state !== 'running') return;
+        exec.progressSent = true;
         send(Subjects.jobProgress, progressPacket(id, exec.traceId, request.jobId, pct, message), exec.headers);
       },
       checkpoint(memo, percent) {
@@ -425,6 +428,7 @@ async function startWorker<TInput>(o: ResolvedWorkerOptions<TInput>, bus: Bus, l
       state: 'queued',
       startedAt: undefined,
       lastPercent: 0,
+      progressSent: false,
       deadlineTimer: undefined,
     };
     const admission = slots.offer(exec);

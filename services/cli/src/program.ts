@@ -2,6 +2,8 @@ import { Command } from 'commander';
 import { cliVersion } from './cli-version.js';
 import { registerDevCommand } from './commands/dev.js';
 import { registerMigrateCommand } from './commands/migrate.js';
+import { registerSchedulerCommand } from './commands/scheduler.js';
+import { registerSubmitCommand } from './commands/submit.js';
 import { registerVersionCommand } from './commands/version.js';
 
 /** Builds the `capstan` command line with every command registered. */
@@ -13,5 +15,7 @@ export function createProgram(): Command {
   registerVersionCommand(program);
   registerMigrateCommand(program);
   registerDevCommand(program);
+  registerSubmitCommand(program);
+  registerSchedulerCommand(program);
   return program;
 }

@@ -58,6 +58,31 @@ function isAlive(pid: number): boolean {
 
 // Each test starts real servers and an embedded PGlite database (seconds each on a loaded machine).
 describe('capstan dev', { timeout: 120_000 }, () => {
+  it('runs a job end to end: `capstan submit` to job.echo prints the job id, progress and the result', async () => {
+    const cwd = tempCwd();
+    const { cli } = await startDevCli(cwd);
+    // submit finds the running dev stack through .capstan/dev.json in its working directory.
+    const ok = await runCli(['submit', '--topic', 'job.echo', '--input', '{"hello":"world","sleep_ms":600}'], { cwd });
+    expect(ok.code, ok.stderr).toBe(0);
+    const [jobId, ...rest] = ok.stdout.trim().split('\n');
+    expect(jobId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(JSON.parse(rest.join('\n'))).toMatchObject({ echo: { hello: 'world', sleep_ms: 600 }, attempt: 1 });
+    expect(ok.stderr).toMatch(/\[PENDING\][\s\S]*\[DISPATCHED\][\s\S]*\[RUNNING\][\s\S]*%[\s\S]*\[SUCCEEDED\]/);
+
+    const failed = await runCli(['submit', '--topic', 'job.echo', '--input', '{"fail":"fatal"}'], { cwd });
+    expect(failed.code).toBe(1);
+    expect(JSON.parse(failed.stdout.trim().split('\n').slice(1).join('\n'))).toMatchObject({
+      state: 'FAILED',
+      error: 'asked to fail (fatal)',
+    });
+
+    const bad = await runCli(['submit', '--topic', 'job.echo', '--input', '{nope'], { cwd });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/--input is not valid JSON/);
+    cli.child.kill('SIGINT');
+    expect(await cli.exited).toBe(0);
+  });
+
   it('starts the stack, announces it once, serves NATS (JetStream) and Redis, and stops cleanly on SIGINT', async () => {
     const cwd = tempCwd();
     const { cli, info } = await startDevCli(cwd);
@@ -66,7 +91,9 @@ describe('capstan dev', { timeout: 120_000 }, () => {
     expect(info.pid).toBe(cli.child.pid);
     expect(info.dataDir).toBe(join(cwd, '.capstan'));
     expect(info.database).toBe(`pglite://${join(cwd, '.capstan', 'pglite')}`);
-    expect(info.services).toEqual({});
+    expect(Object.keys(info.services)).toEqual(['scheduler', 'echo-worker']);
+    expect(info.services['scheduler']?.['metrics']).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+    expect(info.services['echo-worker']).toEqual({ topic: 'job.echo' });
     expect(JSON.parse(readFileSync(join(cwd, '.capstan', 'dev.json'), 'utf8'))).toEqual(info);
     expect(cli.stderr()).toMatch(/^capstan dev: applied migrations: 0001-bus-dead-letters(, |$)/m);
 

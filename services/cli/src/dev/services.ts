@@ -1,5 +1,7 @@
 import type { CapstanLogger, LogLevel } from '@capstan/log';
 import type { DevDatabase } from '../database.js';
+import { echoWorkerDevService } from './echo-worker-dev-service.js';
+import { schedulerDevService } from './scheduler-dev-service.js';
 
 /** What `capstan dev` hands each service when starting it. */
 export interface DevContext {
@@ -47,7 +49,6 @@ export interface DevService {
 
 /**
  * The services `capstan dev` starts, in order, after NATS, Redis and the database are up. Each service adds
- * itself here when it exists (scheduler, safety kernel, gateway, demo worker); until then dev runs the
- * infrastructure only.
+ * itself here (the safety kernel and the gateway join when they exist).
  */
-export const devServices: readonly DevService[] = [];
+export const devServices: readonly DevService[] = [schedulerDevService, echoWorkerDevService];
