@@ -2,13 +2,18 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeConfig, loadConfig, sharedConfigSpec } from '@capstan/config';
+import { schedulerConfigSpec } from '@capstan/scheduler-service';
 import { describe, expect, it } from 'vitest';
 import { devConfigSpec } from '../src/dev/dev-config.js';
 
 const root = new URL('../../../', import.meta.url);
 const deploymentDoc = readFileSync(new URL('docs/deployment.md', root), 'utf8');
 const compose = readFileSync(new URL('docker-compose.yml', root), 'utf8');
-const fields = [...describeConfig(sharedConfigSpec), ...describeConfig(devConfigSpec)];
+const fields = [
+  ...describeConfig(sharedConfigSpec),
+  ...describeConfig(devConfigSpec),
+  ...describeConfig(schedulerConfigSpec),
+];
 const knownVariables = new Set(fields.flatMap((field) => field.env));
 
 describe('docs/deployment.md and docker-compose.yml', () => {

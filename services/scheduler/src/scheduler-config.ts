@@ -27,7 +27,7 @@ export const schedulerConfigSpec = {
   }),
   routingFile: field({
     env: 'CAPSTAN_ROUTING_FILE',
-    key: 'scheduler.routing_file',
+    key: 'scheduler.routingFile',
     default: '',
     schema: z.string(),
     expected: 'a path to a routing YAML file (see docs/scheduler.md), or empty for "every topic is its own pool"',
@@ -35,7 +35,7 @@ export const schedulerConfigSpec = {
   }),
   failOpen: field({
     env: 'CAPSTAN_POLICY_FAIL_OPEN',
-    key: 'scheduler.policy_fail_open',
+    key: 'scheduler.policyFailOpen',
     default: false,
     schema: z.boolean(),
     fromEnv: parseBooleanEnv,
@@ -44,7 +44,7 @@ export const schedulerConfigSpec = {
   }),
   noWorkerWaitMs: field({
     env: 'CAPSTAN_NO_WORKER_WAIT_MS',
-    key: 'scheduler.no_worker_wait_ms',
+    key: 'scheduler.noWorkerWaitMs',
     default: 60_000,
     schema: z.number().int().min(100),
     fromEnv: parseIntegerEnv,
