@@ -5,6 +5,7 @@ import { createScheduler, type PolicyPort, type Scheduler, type SchedulerTimings
 import { createDatabase, pingDatabase, type StoreDatabase } from '@capstan/store';
 import { type Logger, pino } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { createDeadLetterRecorder } from './dead-letter-recorder.js';
 import { startMetricsServer } from './metrics-server.js';
 import { type LiveRouting, watchRoutingFile } from './routing-file.js';
 import type { schedulerConfigSpec } from './scheduler-config.js';
@@ -34,7 +35,14 @@ export async function startSchedulerService(
   const store = deps.store ?? (await createDatabase({ url: config.databaseUrl }));
   const ownsStore = !deps.store;
   let routing: LiveRouting | undefined;
-  const bus = await createBus({ servers: config.natsUrl.split(','), senderId: id, logger, registry });
+  const deadLetters = createDeadLetterRecorder(store.db, logger);
+  const bus = await createBus({
+    servers: config.natsUrl.split(','),
+    senderId: id,
+    logger,
+    registry,
+    deadLetterSink: deadLetters.sink,
+  });
   try {
     routing = config.routingFile ? await watchRoutingFile(config.routingFile, logger) : undefined;
     const scheduler = await createScheduler({
@@ -66,6 +74,7 @@ export async function startSchedulerService(
       metricsUrl: metrics.url,
       async stop() {
         await scheduler.stop();
+        await deadLetters.drain();
         routing?.close();
         await metrics.close();
         await bus.close();
