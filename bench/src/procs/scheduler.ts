@@ -8,7 +8,11 @@ const bus = await createBus({
   servers: process.env['NATS_URL']!,
   senderId: process.env['SCHEDULER_ID'] ?? 'bench-scheduler',
 });
-const scheduler = await createScheduler({ bus, db: store.db, maxConcurrentFlushes: 4 });
+const scheduler = await createScheduler({
+  bus,
+  db: store.db,
+  maxConcurrentFlushes: Number(process.env['FLUSHES'] ?? 2),
+});
 process.send?.({ ready: true });
 const stop = async () => {
   await scheduler.stop();
