@@ -210,6 +210,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   });
   const workers = createWorkerRegistry();
   const mutex = createKeyedMutex();
+  const idempotencyMutex = createKeyedMutex();
   const cache = new Map<string, JobRecord>();
   const maxCached = opts.maxCachedJobs ?? 100_000;
   const busy = new Set<string>();
@@ -465,6 +466,19 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   // ---------- intake ----------
   const accept = async (req: JobRequest, meta: { traceId?: string; senderId?: string } = {}): Promise<AcceptResult> => {
     const { tenant } = validateJobRequest(req);
+    // Submits sharing an idempotency key are accepted one at a time, in arrival order, so the first one wins
+    // (concurrent group commits could otherwise let a later submit take the key).
+    const key = req.meta?.idempotencyKey;
+    return key
+      ? idempotencyMutex.run(`${tenant}\u0000${key}`, () => acceptOne(req, tenant, meta))
+      : acceptOne(req, tenant, meta);
+  };
+
+  const acceptOne = async (
+    req: JobRequest,
+    tenant: string,
+    meta: { traceId?: string; senderId?: string },
+  ): Promise<AcceptResult> => {
     const cached = cache.get(req.jobId);
     if (cached) return { status: 'exists', jobId: req.jobId };
     const now = Date.now();

@@ -122,39 +122,25 @@ const JOB_COLUMNS = [
   'finished_at',
 ] as const;
 
-/** Columns an update rewrites (everything but identity and the immutable request fields). */
-const MUTABLE: readonly (typeof JOB_COLUMNS)[number][] = [
-  'state',
-  'version',
-  'attempt',
-  'lease_epoch',
-  'max_retries',
-  'worker_id',
-  'fenced_workers',
-  'direct_dispatch',
-  'result_ptr',
-  'artifact_ptrs',
-  'error_code',
-  'error_message',
-  'decision',
-  'decision_reason',
-  'policy_snapshot',
-  'rule_id',
-  'constraints',
-  'approval_ref',
-  'progress_pct',
-  'progress_message',
-  'wait_reason',
-  'wait_since',
-  'dlq_reason',
-  'cancel_requested',
-  'next_action_at',
-  'deadline_at',
-  'updated_at',
-  'dispatched_at',
-  'started_at',
-  'finished_at',
-];
+/** Columns written once, at insert: identity and the request as accepted. */
+const IMMUTABLE: ReadonlySet<string> = new Set([
+  'job_id',
+  'tenant',
+  'topic',
+  'priority',
+  'request',
+  'trace_id',
+  'sender_id',
+  'idempotency_key',
+  'workflow_id',
+  'parent_job_id',
+  'step_index',
+  'compensation_of',
+  'created_at',
+]);
+
+/** Columns an update rewrites: everything else. */
+const MUTABLE: readonly (typeof JOB_COLUMNS)[number][] = JOB_COLUMNS.filter((c) => !IMMUTABLE.has(c));
 
 const CAST: Record<(typeof JOB_COLUMNS)[number], string> = {
   job_id: 'text',

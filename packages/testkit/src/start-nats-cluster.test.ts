@@ -4,7 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { startNatsCluster } from './start-nats-cluster.js';
 
 describe('startNatsCluster', () => {
-  it('forms a 3-node JetStream cluster that hosts an R3 stream and survives a node restart', async () => {
+  it('forms a 3-node JetStream cluster that hosts an R3 stream and survives a node restart', {
+    timeout: 60_000,
+  }, async () => {
     const cluster = await startNatsCluster();
     try {
       expect(cluster.urls).toHaveLength(3);
@@ -19,7 +21,16 @@ describe('startNatsCluster', () => {
       await jetstream(nc).publish('r3.a', 'one');
 
       await cluster.nodes[2]!.restart();
-      await jetstream(nc).publish('r3.a', 'two');
+      // If the restarted node led the stream, a new leader is elected first: publishes time out until then.
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        try {
+          await jetstream(nc).publish('r3.a', 'two', { msgID: 'two', timeout: 2000 });
+          break;
+        } catch (err) {
+          if (Date.now() > deadline) throw err;
+        }
+      }
       const info = await jsm.streams.info('R3');
       expect(info.state.messages).toBe(2);
       await nc.close();
