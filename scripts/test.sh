@@ -43,6 +43,7 @@ generated_code_is_current() {
 
 check 'buf lint' pnpm exec buf lint
 check 'generated code (buf generate leaves no diff)' generated_code_is_current
+check 'proto contract is append-only (buf breaking)' bash scripts/proto-breaking.sh
 check 'typecheck (tsc -b)' pnpm exec tsc -b
 check 'lint (biome check .)' pnpm exec biome check .
 
