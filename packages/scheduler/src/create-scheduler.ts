@@ -248,13 +248,17 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     r: JobRecord,
     kind: JobEventKind,
     extra: { previousState?: string; reason?: string; duplicateOf?: string; seq?: number; state?: string } = {},
+    // The events of one commit share one snapshot object; it is encoded right away, so re-using it is safe.
+    shared?: ReturnType<typeof toSnapshot>,
   ) => {
-    const snapshot = toSnapshot(r);
+    const snapshot = shared ?? toSnapshot(r);
     if (extra.state) {
       snapshot.state = extra.state;
       // One commit can carry several transitions (PENDING → SCHEDULED → DISPATCHED); the earlier ones had no worker.
-      if (extra.state === 'PENDING' || extra.state === 'SCHEDULED' || extra.state === 'APPROVAL_REQUIRED')
-        snapshot.workerId = '';
+      snapshot.workerId =
+        extra.state === 'PENDING' || extra.state === 'SCHEDULED' || extra.state === 'APPROVAL_REQUIRED'
+          ? ''
+          : r.workerId;
     }
     const ev = create(JobEventSchema, {
       kind,
@@ -310,14 +314,20 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     const r = c.record;
     remember(r);
     const pool = routing().route(r.topic).pool;
+    const snapshot = c.events.length > 0 ? toSnapshot(r) : undefined;
     for (const e of c.events) {
       metrics.transitions.inc({ state: e.toState, topic: pool });
-      publishEvent(r, JobEventKind.TRANSITION, {
-        previousState: e.fromState,
-        reason: e.reason,
-        seq: e.seq,
-        state: e.toState,
-      });
+      publishEvent(
+        r,
+        JobEventKind.TRANSITION,
+        {
+          previousState: e.fromState,
+          reason: e.reason,
+          seq: e.seq,
+          state: e.toState,
+        },
+        snapshot,
+      );
     }
     const last = c.events.at(-1);
     if (last?.toState === 'DISPATCHED') {
