@@ -1,23 +1,24 @@
-import { DEFAULT_PORTS } from '@capstan/config';
+import { DEFAULT_PORTS, loadConfig } from '@capstan/config';
 import type { DevService } from './services.js';
 
 /** The scheduler, in the dev process, on the dev database (PGlite allows one connection per directory). */
 export const schedulerDevService: DevService = {
   name: 'scheduler',
   async start(ctx) {
-    const { startSchedulerService } = await import('@capstan/scheduler-service');
+    const { schedulerConfigSpec, startSchedulerService } = await import('@capstan/scheduler-service');
+    // Scheduler settings (CAPSTAN_ROUTING_FILE, CAPSTAN_NO_WORKER_WAIT_MS, ...) from the environment / config file,
+    // validated like the standalone service; the servers and ports are the dev stack's.
+    const config = loadConfig(schedulerConfigSpec);
     const metricsPort = await ctx.port(DEFAULT_PORTS.schedulerMetrics);
     const service = await startSchedulerService(
       {
+        ...config,
         natsUrl: ctx.natsUrl,
         databaseUrl: ctx.databaseUrl,
         logLevel: ctx.logLevel,
         listenHost: ctx.host,
         metricsPort,
-        schedulerId: `scheduler-dev-${process.pid}`,
-        routingFile: process.env['CAPSTAN_ROUTING_FILE'] ?? '',
-        failOpen: false,
-        noWorkerWaitMs: 60_000,
+        schedulerId: config.schedulerId || `scheduler-dev-${process.pid}`,
       },
       { logger: ctx.logger, store: ctx.database },
     );
