@@ -26,6 +26,8 @@ for (const [name, run] of Object.entries(scenarios)) {
     at: new Date().toISOString(),
     seconds: Math.round((Date.now() - started) / 1000),
   };
-  await writeFile(new URL(`${name}.json`, results), `${JSON.stringify(record, null, 2)}\n`);
+  // BENCH_ONLY (a profiling aid that skips the peer) never overwrites the recorded results.
+  if (!process.env['BENCH_ONLY'])
+    await writeFile(new URL(`${name}.json`, results), `${JSON.stringify(record, null, 2)}\n`);
   console.log(JSON.stringify(record, null, 2));
 }
