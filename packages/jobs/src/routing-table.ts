@@ -1,3 +1,5 @@
+import { compileSubjectPattern, type SubjectPattern } from '@capstan/protocol';
+
 /** Per-topic settings; every field optional, filled from the pool and then the global defaults. */
 export interface TopicRoute {
   /** Pool that serves the topic; @default the topic itself */
@@ -41,7 +43,7 @@ export const DEFAULT_ROUTE_LIMITS: Required<Omit<TopicRoute, 'pool'>> = {
   runningTimeoutMs: 15 * 60_000,
 };
 
-/** Resolves routes for topics from a {@link RoutingConfig}. Exact keys win over wildcard keys; longer wildcards first. */
+/** Resolves routes for topics from a {@link RoutingConfig}. Exact keys win over patterns; more specific patterns first. */
 export interface RoutingTable {
   route(topic: string): ResolvedRoute;
   readonly config: RoutingConfig;
@@ -51,30 +53,25 @@ export interface RoutingTable {
 export function createRoutingTable(config: RoutingConfig = {}): RoutingTable {
   const defaults = { ...DEFAULT_ROUTE_LIMITS, ...config.defaults };
   const exact = new Map<string, TopicRoute>();
-  const wildcards: { prefix: string; multi: boolean; route: TopicRoute }[] = [];
+  const wildcards: { pattern: SubjectPattern; literal: number; route: TopicRoute }[] = [];
   for (const [key, route] of Object.entries(config.topics ?? {})) {
-    if (key.endsWith('.>')) wildcards.push({ prefix: key.slice(0, -1), multi: true, route });
-    else if (key.endsWith('.*')) wildcards.push({ prefix: key.slice(0, -1), multi: false, route });
-    else exact.set(key, route);
+    if (key.split('.').some((t) => t === '*' || t === '>')) {
+      // More literal tokens = more specific: `job.ml.train.*` wins over `job.ml.>`.
+      wildcards.push({
+        pattern: compileSubjectPattern(key),
+        literal: key.split('.').filter((t) => t !== '*' && t !== '>').length,
+        route,
+      });
+    } else exact.set(key, route);
   }
-  wildcards.sort((a, b) => b.prefix.length - a.prefix.length);
+  wildcards.sort((a, b) => b.literal - a.literal);
   const cache = new Map<string, ResolvedRoute>();
   return {
     config,
     route(topic) {
       const hit = cache.get(topic);
       if (hit) return hit;
-      let route = exact.get(topic);
-      if (!route) {
-        for (const w of wildcards) {
-          if (!topic.startsWith(w.prefix)) continue;
-          const rest = topic.slice(w.prefix.length);
-          if (rest.length > 0 && (w.multi || !rest.includes('.'))) {
-            route = w.route;
-            break;
-          }
-        }
-      }
+      const route = exact.get(topic) ?? wildcards.find((w) => w.pattern.test(topic))?.route;
       const pool = route?.pool ?? topic;
       const resolved: ResolvedRoute = {
         topic,

@@ -6,6 +6,7 @@ import {
   PolicyConstraintsSchema,
   PolicyRemediationSchema,
 } from '@capstan/gen/cordum/agent/v1/safety_pb';
+import { subjectPatternProblem } from '@capstan/protocol';
 import { Scalar } from 'yaml';
 import type { BundleDocument, RuleDocument, TestDocument } from './bundle-schema.js';
 import { compileCelCondition, isCelCompileProblem } from './cel-condition.js';
@@ -16,7 +17,6 @@ import { compileMatch } from './match-conditions.js';
 import type { BundleTestCase, CompiledRule, CompiledVelocity, PolicyBundle } from './policy-bundle.js';
 import type { RequestView } from './request-view.js';
 import { schemaIssues } from './schema-issues.js';
-import { topicGlobProblem } from './topic-glob.js';
 import { type DocPath, parseYamlSource, type YamlSource } from './yaml-source.js';
 
 /** Options of `loadBundle`. */
@@ -112,7 +112,7 @@ function compileRule(
   const before = issues.length;
 
   rule.match?.topics?.forEach((glob, i) => {
-    const problem = topicGlobProblem(glob);
+    const problem = subjectPatternProblem(glob);
     if (problem) at(['match', 'topics', i], problem);
   });
 

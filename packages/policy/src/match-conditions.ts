@@ -1,6 +1,6 @@
+import { compileSubjectPattern } from '@capstan/protocol';
 import type { RuleDocument } from './bundle-schema.js';
 import type { RequestView } from './request-view.js';
-import { compileTopicGlob } from './topic-glob.js';
 
 /** One precompiled `match:` condition of a rule. */
 export interface MatchCondition {
@@ -28,7 +28,7 @@ export function compileMatch(match: RuleDocument['match']): MatchCondition[] {
   const out: MatchCondition[] = [];
   if (match.tenants) out.push(oneOf('tenant', match.tenants, (v) => v.tenant));
   if (match.topics) {
-    const globs = match.topics.map(compileTopicGlob);
+    const globs = match.topics.map(compileSubjectPattern);
     out.push({
       test: (v) => {
         for (const g of globs) if (g.test(v.topic, v.topicTokens)) return true;

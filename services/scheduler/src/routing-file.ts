@@ -1,6 +1,7 @@
 import { watch } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRoutingTable, type RoutingConfig, type RoutingTable } from '@capstan/jobs';
+import { subjectPatternProblem } from '@capstan/protocol';
 import type { Logger } from 'pino';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
@@ -11,8 +12,6 @@ const limits = {
   running_timeout_ms: z.number().int().min(100).optional(),
 };
 
-const TOPIC_KEY = /^job\.[A-Za-z0-9_\-:]+(\.[A-Za-z0-9_\-:]+)*(\.\*|\.>)?$/;
-
 /** The routing file's schema (snake_case, like every Capstan YAML file). */
 export const routingFileSchema = z
   .object({
@@ -21,7 +20,7 @@ export const routingFileSchema = z
       .record(z.string(), z.object({ pool: z.string().min(1).optional(), ...limits }).strict())
       .superRefine((topics, ctx) => {
         for (const key of Object.keys(topics)) {
-          if (!TOPIC_KEY.test(key)) {
+          if (!key.startsWith('job.') || subjectPatternProblem(key) || !/^[A-Za-z0-9_\-:.*>]+$/.test(key)) {
             ctx.addIssue({
               code: 'custom',
               path: [key],

@@ -1,10 +1,11 @@
 /**
- * Topic globs in NATS style: `*` matches exactly one subject token, `>` (last token only) one or more trailing
- * tokens. Compiled once per bundle to a token list so matching does not build regexes per request.
+ * Subject patterns in NATS style (policy topic globs, routing-file topic keys): `*` matches exactly one subject
+ * token, `>` (last token only) one or more trailing tokens. Compiled once to a token list, so matching builds no
+ * regexes per call.
  */
 
 /** A compiled topic glob. */
-export interface TopicGlob {
+export interface SubjectPattern {
   /** The glob as written in the bundle. */
   readonly source: string;
   /** True when `topic` matches the glob; `tokens` is `topic.split('.')`, split once per request by the caller. */
@@ -15,7 +16,7 @@ export interface TopicGlob {
  * Why `source` is not a valid topic glob, or undefined when it is.
  * Tokens must be non-empty; `>` may only be the last token; `*`/`>` must be whole tokens.
  */
-export function topicGlobProblem(source: string): string | undefined {
+export function subjectPatternProblem(source: string): string | undefined {
   if (source === '') return 'empty topic glob; expected dot-separated tokens such as "job.echo" or "job.db.*"';
   const tokens = source.split('.');
   for (let i = 0; i < tokens.length; i++) {
@@ -29,8 +30,8 @@ export function topicGlobProblem(source: string): string | undefined {
   return undefined;
 }
 
-/** Compiles a glob checked with `topicGlobProblem` first. */
-export function compileTopicGlob(source: string): TopicGlob {
+/** Compiles a glob checked with `subjectPatternProblem` first. */
+export function compileSubjectPattern(source: string): SubjectPattern {
   const tokens = source.split('.');
   const wildcard = tokens.some((t) => t === '*' || t === '>');
   if (!wildcard) return { source, test: (topic) => topic === source };

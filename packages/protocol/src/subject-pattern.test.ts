@@ -1,16 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { compileTopicGlob, topicGlobProblem } from './topic-glob.js';
+import { compileSubjectPattern, subjectPatternProblem } from './subject-pattern.js';
 
 describe('topic globs', () => {
   it('matches literal topics exactly', () => {
-    const g = compileTopicGlob('job.echo');
+    const g = compileSubjectPattern('job.echo');
     expect(g.test('job.echo')).toBe(true);
     expect(g.test('job.echo.x')).toBe(false);
     expect(g.test('job.ech')).toBe(false);
   });
 
   it('* matches exactly one token', () => {
-    const g = compileTopicGlob('job.*.run');
+    const g = compileSubjectPattern('job.*.run');
     expect(g.test('job.db.run')).toBe(true);
     expect(g.test('job.run')).toBe(false);
     expect(g.test('job.a.b.run')).toBe(false);
@@ -18,7 +18,7 @@ describe('topic globs', () => {
   });
 
   it('> matches one or more trailing tokens', () => {
-    const g = compileTopicGlob('job.llm.>');
+    const g = compileSubjectPattern('job.llm.>');
     expect(g.test('job.llm.chat')).toBe(true);
     expect(g.test('job.llm.chat.big')).toBe(true);
     expect(g.test('job.llm')).toBe(false);
@@ -26,10 +26,10 @@ describe('topic globs', () => {
   });
 
   it('explains malformed globs', () => {
-    expect(topicGlobProblem('job.echo')).toBeUndefined();
-    expect(topicGlobProblem('')).toMatch(/empty topic glob/);
-    expect(topicGlobProblem('job..x')).toMatch(/empty token/);
-    expect(topicGlobProblem('job.>.x')).toMatch(/must be the last token/);
-    expect(topicGlobProblem('job.ab*')).toMatch(/must be whole tokens/);
+    expect(subjectPatternProblem('job.echo')).toBeUndefined();
+    expect(subjectPatternProblem('')).toMatch(/empty topic glob/);
+    expect(subjectPatternProblem('job..x')).toMatch(/empty token/);
+    expect(subjectPatternProblem('job.>.x')).toMatch(/must be the last token/);
+    expect(subjectPatternProblem('job.ab*')).toMatch(/must be whole tokens/);
   });
 });
