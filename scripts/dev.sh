@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `npm run dev`: from a fresh clone to a running Capstan dev stack (see docs/quickstart-draft.md).
+# `npm run dev`: from a fresh clone to a running Capstan dev stack (see docs/dev-stack.md).
 # Extra arguments go to `capstan dev`, e.g. `npm run dev -- --no-infra`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

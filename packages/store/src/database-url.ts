@@ -1,7 +1,8 @@
+import { DEFAULT_PGLITE_DIR } from '@capstan/config';
 import { InvalidDatabaseUrlError } from './errors.js';
 
-/** Where the embedded PGlite database lives when no URL is given (relative to the working directory). */
-export const DEFAULT_PGLITE_DIR = '.capstan/pglite';
+/** Where the embedded PGlite database lives when no URL is given (relative to the working directory); defined once in @capstan/config. */
+export { DEFAULT_PGLITE_DIR };
 
 /** The URL that selects an in-memory PGlite database (gone when closed). */
 export const PGLITE_MEMORY_URL = 'pglite:memory';

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { type ManagedProcess, spawnManagedProcess } from '@capstan/process';
 import { findExecutable } from './find-executable.js';
-import { type ManagedProcess, spawnManagedProcess } from './managed-process.js';
 import { waitForPort } from './wait-for-port.js';
 
 /** Options for {@link startNatsServer}. */
@@ -28,7 +28,9 @@ export interface RunningServer {
 export async function startNatsServer(options: StartNatsServerOptions): Promise<RunningServer> {
   const executable = findExecutable('nats-server');
   mkdirSync(options.dataDir, { recursive: true });
-  const process = spawnManagedProcess({
+  const process = await spawnManagedProcess({
+    // Own process group: Ctrl-C reaches only `capstan dev`, which stops its servers in order.
+    detached: true,
     name: 'nats-server',
     command: executable,
     args: ['-a', options.host, '-p', String(options.port), '-js', '-sd', options.dataDir, '-n', 'capstan-dev'],

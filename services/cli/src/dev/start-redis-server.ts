@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { spawnManagedProcess } from '@capstan/process';
 import { findExecutable } from './find-executable.js';
-import { spawnManagedProcess } from './managed-process.js';
 import type { RunningServer } from './start-nats-server.js';
 import { waitForPort } from './wait-for-port.js';
 
@@ -25,7 +25,9 @@ export async function startRedisServer(options: StartRedisServerOptions): Promis
   const executable = findExecutable('redis-server');
   const dataDir = resolve(options.dataDir);
   mkdirSync(dataDir, { recursive: true });
-  const process = spawnManagedProcess({
+  const process = await spawnManagedProcess({
+    // Own process group: Ctrl-C reaches only `capstan dev`, which stops its servers in order.
+    detached: true,
     name: 'redis-server',
     command: executable,
     args: [

@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type ManagedProcess, readLogTail } from './managed-process.js';
+import { type ManagedProcess, readLogTail } from '@capstan/process';
 
 /** Options for {@link waitForPort}. */
 export interface WaitForPortOptions {

@@ -3,22 +3,30 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 
 /** Options for {@link spawnManagedProcess}. */
 export interface ManagedProcessOptions {
-  /** Short name used in progress lines and errors, e.g. `nats-server`. */
+  /** Short name used in errors, e.g. `nats-server`. */
   name: string;
   /** Absolute path of the executable. */
   command: string;
   /** Arguments. */
   args: readonly string[];
-  /** stdout and stderr are appended here, so a failed start can be diagnosed afterwards. */
+  /** stdout and stderr are appended here (appending keeps the history across restarts). */
   logFile: string;
   /** Working directory. @default process.cwd() */
   cwd?: string;
   /** Environment. @default process.env */
   env?: NodeJS.ProcessEnv;
+  /** Run as this user id (only possible as root). */
+  uid?: number;
+  /** Run as this group id (only possible as root). */
+  gid?: number;
   /**
-   * How long a graceful SIGTERM may take before SIGKILL.
-   * @default 5000
+   * Own process group: a Ctrl-C in the terminal then reaches only the parent, which stops its children in order
+   * instead of all of them racing to exit. @default false
    */
+  detached?: boolean;
+  /** Signal for a graceful stop (PostgreSQL wants SIGINT, "fast shutdown"). @default 'SIGTERM' */
+  stopSignal?: NodeJS.Signals;
+  /** How long a graceful stop may take before SIGKILL. @default 5000 */
   stopTimeoutMs?: number;
 }
 
@@ -30,7 +38,7 @@ export interface ProcessExit {
   signal: NodeJS.Signals | null;
 }
 
-/** A child process `capstan dev` owns. */
+/** A supervised child process. */
 export interface ManagedProcess {
   readonly name: string;
   readonly pid: number;
@@ -40,22 +48,20 @@ export interface ManagedProcess {
   /** The exit once it happened, undefined while running. */
   readonly exit: ProcessExit | undefined;
   /**
-   * SIGTERM, then SIGKILL after `stopTimeoutMs` (or SIGKILL at once with `kill: true`); resolves when the
-   * process is gone. Safe to call more than once.
+   * The graceful signal, then SIGKILL after `stopTimeoutMs` (or SIGKILL at once with `kill: true`); resolves when
+   * the process is gone. Safe to call more than once.
    */
   stop(options?: { kill?: boolean }): Promise<ProcessExit>;
 }
 
-/** Thrown when a process cannot be spawned at all. */
+/** Thrown when a process cannot be spawned at all (missing executable, no permission). */
 export class ProcessStartError extends Error {
   override readonly name = 'ProcessStartError';
 }
 
-/**
- * Starts a child process in its own process group. Being its own group means a Ctrl-C in the terminal reaches
- * only `capstan dev`, which then stops the children in order instead of all of them racing to exit.
- */
-export function spawnManagedProcess(options: ManagedProcessOptions): ManagedProcess {
+/** Starts a process with its output in `logFile`; resolves once the OS started it (not when it is ready). */
+export async function spawnManagedProcess(options: ManagedProcessOptions): Promise<ManagedProcess> {
+  const stopSignal = options.stopSignal ?? 'SIGTERM';
   const stopTimeoutMs = options.stopTimeoutMs ?? 5000;
   const log = openSync(options.logFile, 'a');
   let child: ChildProcess;
@@ -63,24 +69,27 @@ export function spawnManagedProcess(options: ManagedProcessOptions): ManagedProc
     child = spawn(options.command, [...options.args], {
       cwd: options.cwd,
       env: options.env ?? process.env,
+      uid: options.uid,
+      gid: options.gid,
       stdio: ['ignore', log, log],
-      detached: true,
+      detached: options.detached ?? false,
     });
+    // Spawn failures (ENOENT, EACCES) arrive as an 'error' event instead of 'spawn'.
+    await new Promise<void>((resolve, reject) => {
+      child.once('spawn', resolve);
+      child.once('error', reject);
+    });
+  } catch (cause) {
+    throw new ProcessStartError(
+      `${options.name} could not be started from ${options.command}: ${(cause as Error).message}`,
+      { cause },
+    );
   } finally {
     // The child has its own copy of the descriptor.
     closeSync(log);
   }
-  // Spawn failures (ENOENT, EACCES) arrive as an 'error' event; without a listener they would crash dev.
-  let spawnError: Error | undefined;
-  child.once('error', (error) => {
-    spawnError = error;
-  });
-  if (child.pid === undefined) {
-    throw new ProcessStartError(`${options.name} could not be started from ${options.command}`, {
-      cause: spawnError,
-    });
-  }
-  const pid = child.pid;
+  child.on('error', () => {}); // later errors (e.g. kill races) must not crash the parent
+  const pid = child.pid!;
   let exit: ProcessExit | undefined;
   const exited = new Promise<ProcessExit>((resolve) => {
     child.once('exit', (code, signal) => {
@@ -97,7 +106,7 @@ export function spawnManagedProcess(options: ManagedProcessOptions): ManagedProc
       return exited;
     }
     stopping ??= (async () => {
-      signalProcess(pid, 'SIGTERM');
+      signalProcess(pid, stopSignal);
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<'timeout'>((resolve) => {
         timer = setTimeout(() => resolve('timeout'), stopTimeoutMs);
@@ -132,7 +141,7 @@ function signalProcess(pid: number, signal: NodeJS.Signals): void {
 }
 
 /** Returns the last lines of a log file for error messages, or '' when it cannot be read. */
-export function readLogTail(logFile: string, maxLines = 20): string {
+export function readLogTail(logFile: string, maxLines = 25): string {
   try {
     return readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-maxLines).join('\n');
   } catch {
