@@ -2,6 +2,7 @@ export * from './deterministic.js';
 export * from './error-codes.js';
 export * from './headers.js';
 export * from './packet.js';
+export * from './policy-request-hash.js';
 export * from './signing.js';
 export * from './subject-pattern.js';
 export * from './subjects.js';

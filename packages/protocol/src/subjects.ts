@@ -38,6 +38,11 @@ export const CapstanSubjects = {
   jobEventsPrefix: 'capstan.events.job',
   /** Policy bundle activations, so every replica switches snapshot. */
   policyChanged: 'capstan.policy.changed',
+  /**
+   * Request/reply: a human approved or rejected a parked job (`capstan.policy.v1.ApprovalDecided` →
+   * `ApprovalApplied`); the scheduler re-reads the approval from the store and releases or denies the job.
+   */
+  ctlJobApproval: 'capstan.ctl.job.approval',
   /** Request/reply: a job's snapshot (`capstan.scheduler.v1.GetJobRequest` → `GetJobResponse`). */
   ctlJobGet: 'capstan.ctl.job.get',
   /** Request/reply: re-submit a dead-lettered job (`RetryDeadLetterRequest` → `RetryDeadLetterResponse`). */

@@ -35,4 +35,13 @@ export {
 } from './migrate.js';
 export { PREPARE_MARKER, preparedSql } from './prepared-statements.js';
 export type { StoreLogger } from './query-logger.js';
-export type { BusDeadLetterRow, BusDeadLettersTable, CapstanDatabase, NewBusDeadLetterRow } from './schema.js';
+export type {
+  BusDeadLetterRow,
+  BusDeadLettersTable,
+  CapstanDatabase,
+  NewBusDeadLetterRow,
+  PolicyActivationsTable,
+  PolicyApprovalsTable,
+  PolicyDecisionsTable,
+  PolicySnapshotsTable,
+} from './schema.js';

@@ -14,6 +14,10 @@ export interface CapstanDatabase {
   saga_compensations: SagaCompensationsTable;
   saga_rollbacks: SagaRollbacksTable;
   leader_leases: LeaderLeasesTable;
+  policy_snapshots: PolicySnapshotsTable;
+  policy_activations: PolicyActivationsTable;
+  policy_decisions: PolicyDecisionsTable;
+  policy_approvals: PolicyApprovalsTable;
 }
 
 /** One row per job; the scheduler writes it with compare-and-set on `version` (migration 0002). */
@@ -150,3 +154,61 @@ export interface BusDeadLettersTable {
 export type BusDeadLetterRow = Selectable<BusDeadLettersTable>;
 /** A `bus_dead_letters` row to insert. */
 export type NewBusDeadLetterRow = Insertable<BusDeadLettersTable>;
+
+/** A stored policy bundle, keyed by its content-hash snapshot id (migration 0003). */
+export interface PolicySnapshotsTable {
+  snapshot_id: string;
+  version: Generated<string>;
+  bundle_yaml: string;
+  file: Generated<string>;
+  rule_count: Generated<number>;
+  cacheable: Generated<boolean>;
+  source: Generated<string>;
+  created_by: Generated<string>;
+  created_at: Generated<Date>;
+}
+
+/** The activation audit trail; the newest row names the active snapshot (migration 0003). */
+export interface PolicyActivationsTable {
+  id: Generated<string>;
+  snapshot_id: string;
+  previous_snapshot_id: Generated<string>;
+  actor: Generated<string>;
+  source: Generated<string>;
+  reason: Generated<string>;
+  at: Generated<Date>;
+}
+
+/** One recorded Check decision with its request, for history and Simulate replay (migration 0003). */
+export interface PolicyDecisionsTable {
+  id: Generated<string>;
+  job_id: Generated<string>;
+  tenant: Generated<string>;
+  topic: Generated<string>;
+  decision: string;
+  rule_id: Generated<string>;
+  policy_snapshot: Generated<string>;
+  reason: Generated<string>;
+  approval_ref: Generated<string>;
+  request: Uint8Array;
+  at: Generated<Date>;
+}
+
+/** A human approval bound to a request hash and a snapshot (migration 0003). */
+export interface PolicyApprovalsTable {
+  approval_id: string;
+  job_id: string;
+  tenant: Generated<string>;
+  topic: Generated<string>;
+  principal_id: Generated<string>;
+  request_hash: string;
+  policy_snapshot: string;
+  rule_id: Generated<string>;
+  reason: Generated<string>;
+  state: Generated<string>;
+  decided_by: Generated<string>;
+  decision_reason: Generated<string>;
+  created_at: Generated<Date>;
+  decided_at: Date | null;
+  expires_at: Date;
+}

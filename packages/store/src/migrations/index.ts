@@ -1,6 +1,7 @@
 import type { Migration } from 'kysely';
 import * as busDeadLetters from './0001-bus-dead-letters.js';
 import * as jobs from './0002-jobs.js';
+import * as policy from './0003-policy.js';
 
 /**
  * Every migration, by name. Listed statically (not read from disk) so bundlers include them and the CLI
@@ -9,4 +10,5 @@ import * as jobs from './0002-jobs.js';
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001-bus-dead-letters': busDeadLetters,
   '0002-jobs': jobs,
+  '0003-policy': policy,
 };
