@@ -2,6 +2,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { e2eNoop } from './scenarios/e2e-noop.js';
+import { policyInproc } from './scenarios/policy-inproc.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -10,6 +11,7 @@ const log = (line: string) => console.log(`  ${line}`);
 
 const scenarios: Record<string, () => Promise<Record<string, unknown>>> = {
   'e2e-noop': () => e2eNoop({ jobs: quick ? 3000 : 20_000, window: 500, concurrency: 50, log }),
+  'policy-inproc': () => policyInproc({ iterations: quick ? 50_000 : 200_000, log }),
 };
 
 const results = new URL('../results/', import.meta.url);

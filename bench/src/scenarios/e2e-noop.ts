@@ -31,7 +31,6 @@ export interface E2eNoopOptions {
  */
 export async function e2eNoop(opts: E2eNoopOptions) {
   const [nats, redis, pg] = await Promise.all([startNats(), startRedis(), startPostgres({ maxConnections: 100 })]);
-  const infraCpu = () => cpuSeconds(nats.pid) + cpuSeconds(redis.pid) + cpuSeconds(pg.pid, true);
   try {
     const store = await createDatabase({ url: pg.url });
     await migrateToLatest(store.db);
