@@ -51,3 +51,4 @@ export {
   schedulerMetricsPort,
 } from './shared-fields.js';
 export { sharedConfigSpec } from './shared-spec.js';
+export { DEFAULT_SIGNATURE_REPLAY_WINDOW_MS, type SignatureConfig, signatureConfigSpec } from './signature-fields.js';

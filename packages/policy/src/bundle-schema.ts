@@ -114,7 +114,8 @@ const ruleSchema = {
   },
 } as const;
 
-const testSchema = {
+/** JSON schema of one `tests:` case (embedded in a bundle or in a separate tests file). */
+export const TEST_CASE_SCHEMA = {
   type: 'object',
   additionalProperties: false,
   required: ['name', 'request', 'expect'],
@@ -141,8 +142,16 @@ export const BUNDLE_SCHEMA = {
     default_decision: { enum: DEFAULT_DECISIONS },
     default_reason: { type: 'string' },
     rules: { type: 'array', maxItems: MAX_RULES, items: ruleSchema },
-    tests: { type: 'array', items: testSchema },
+    tests: { type: 'array', items: TEST_CASE_SCHEMA },
   },
+} as const;
+
+/** JSON schema of a tests file kept beside a bundle: a document with only a `tests:` list. */
+export const TESTS_FILE_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['tests'],
+  properties: { tests: { type: 'array', items: TEST_CASE_SCHEMA } },
 } as const;
 
 /** The bundle document as the schema admits it (snake_case, as written in YAML). */

@@ -9,6 +9,7 @@ export { type EvaluateOptions, evaluate } from './evaluate.js';
 export { type ExplainOptions, type Explanation, explain, type TraceEntry } from './explain.js';
 export { DEFAULT_MAX_BUNDLE_BYTES, DEFAULT_RULE_ID } from './limits.js';
 export { type LoadBundleOptions, loadBundle } from './load-bundle.js';
+export { type LoadBundleTestsOptions, loadBundleTests } from './load-bundle-tests.js';
 export {
   createMemoryVelocityCounter,
   type MemoryVelocityCounter,

@@ -1,20 +1,16 @@
 import { createHash } from 'node:crypto';
 import { fromJson, type JsonObject } from '@bufbuild/protobuf';
-import {
-  DecisionType,
-  PolicyCheckRequestSchema,
-  PolicyConstraintsSchema,
-  PolicyRemediationSchema,
-} from '@capstan/gen/cordum/agent/v1/safety_pb';
+import { DecisionType, PolicyConstraintsSchema, PolicyRemediationSchema } from '@capstan/gen/cordum/agent/v1/safety_pb';
 import { subjectPatternProblem } from '@capstan/protocol';
 import { Scalar } from 'yaml';
-import type { BundleDocument, RuleDocument, TestDocument } from './bundle-schema.js';
+import type { BundleDocument, RuleDocument } from './bundle-schema.js';
 import { compileCelCondition, isCelCompileProblem } from './cel-condition.js';
+import { compileTestCases } from './compile-test-cases.js';
 import { DECISION_BY_NAME } from './decision-names.js';
 import { PolicyArgumentError, PolicyBundleError, type PolicyBundleIssue } from './errors.js';
 import { DEFAULT_MAX_BUNDLE_BYTES, DEFAULT_RULE_ID } from './limits.js';
 import { compileMatch } from './match-conditions.js';
-import type { BundleTestCase, CompiledRule, CompiledVelocity, PolicyBundle } from './policy-bundle.js';
+import type { CompiledRule, CompiledVelocity, PolicyBundle } from './policy-bundle.js';
 import type { RequestView } from './request-view.js';
 import { schemaIssues } from './schema-issues.js';
 import { type DocPath, parseYamlSource, type YamlSource } from './yaml-source.js';
@@ -260,31 +256,7 @@ function compileDocument(
     if (compiled) rules.push(compiled);
   });
 
-  const tests: BundleTestCase[] = [];
-  doc.tests?.forEach((t: TestDocument | undefined, i) => {
-    if (!t) return;
-    const ruleId = t.expect.rule_id;
-    if (ruleId !== undefined && ruleId !== DEFAULT_RULE_ID && !seen.has(ruleId) && !known.has(ruleId)) {
-      issues.push(
-        source.issue(
-          ['tests', i, 'expect', 'rule_id'],
-          `unknown rule id "${ruleId}"; expected a rule id of this bundle or "default"`,
-        ),
-      );
-    }
-    try {
-      const request = fromJson(PolicyCheckRequestSchema, t.request as JsonObject);
-      const expect = { decision: DECISION_BY_NAME[t.expect.decision], ...(ruleId !== undefined ? { ruleId } : {}) };
-      tests.push({ name: t.name, request, expect });
-    } catch (err) {
-      issues.push(
-        source.issue(
-          ['tests', i, 'request'],
-          `invalid request: ${messageOf(err)}; expected a cordum.agent.v1.PolicyCheckRequest in proto JSON form`,
-        ),
-      );
-    }
-  });
+  const tests = compileTestCases(doc.tests ?? [], source, new Set([...seen.keys(), ...known]), issues);
   if (issues.length > 0) throwSorted(issues);
 
   const version = doc.version === undefined ? undefined : String(doc.version);

@@ -3,11 +3,15 @@ import { BUNDLE_SCHEMA, type BundleDocument } from './bundle-schema.js';
 import type { PolicyBundleIssue } from './errors.js';
 import type { DocPath, YamlSource } from './yaml-source.js';
 
-let validator: ValidateFunction | undefined;
+const validators = new Map<object, ValidateFunction>();
 
-/** Compiles the bundle schema once per process (ajv code generation costs milliseconds). */
-function bundleValidator(): ValidateFunction {
-  validator ??= new Ajv({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true }).compile(BUNDLE_SCHEMA);
+/** Compiles a schema once per process (ajv code generation costs milliseconds). */
+function validatorFor(schema: object): ValidateFunction {
+  let validator = validators.get(schema);
+  if (!validator) {
+    validator = new Ajv({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true }).compile(schema);
+    validators.set(schema, validator);
+  }
   return validator;
 }
 
@@ -89,15 +93,21 @@ function explainError(e: ErrorObject): { path: DocPath; message: string; atKey: 
   }
 }
 
-/** Validates the parsed document against the bundle schema; every violation becomes a positioned issue. */
-export function schemaIssues(source: YamlSource): {
-  doc?: BundleDocument;
+/**
+ * Validates the parsed document against the bundle schema (or another document schema, e.g. a tests file's);
+ * every violation becomes a positioned issue.
+ */
+export function schemaIssues<Doc = BundleDocument>(
+  source: YamlSource,
+  schema: object = BUNDLE_SCHEMA,
+): {
+  doc?: Doc;
   issues: PolicyBundleIssue[];
   /** JSON pointers (ajv `instancePath`) of the values that failed. */
   invalidPointers: string[];
 } {
-  const validate = bundleValidator();
-  if (validate(source.data)) return { doc: source.data as BundleDocument, issues: [], invalidPointers: [] };
+  const validate = validatorFor(schema);
+  if (validate(source.data)) return { doc: source.data as Doc, issues: [], invalidPointers: [] };
   const errors = validate.errors ?? [];
   const issues = errors.map((e) => {
     const { path, message, atKey } = explainError(e);

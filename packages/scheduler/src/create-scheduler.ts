@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { type Bus, type BusSubscription, type HandlerContext, PacketRejectedError } from '@capstan/bus';
+import { ApprovalAppliedSchema, ApprovalDecidedSchema } from '@capstan/gen/capstan/policy/v1/policy_admin_pb';
 import {
   GetJobRequestSchema,
   GetJobResponseSchema,
@@ -64,7 +65,20 @@ import {
   type JobLimits,
   nextActionAt,
 } from './lifecycle.js';
-import { allowAllPolicy, type PolicyPort, policyRequestFor } from './policy-port.js';
+import {
+  approvalMismatch,
+  constraintsRecord,
+  growingDelay,
+  PolicyWaitReason,
+  tenantConcurrencyLimit,
+} from './policy-gate.js';
+import {
+  allowAllPolicy,
+  FAIL_OPEN_SNAPSHOT,
+  isPermanentPolicyRefusal,
+  type PolicyPort,
+  policyRequestFor,
+} from './policy-port.js';
 import { COMPENSATION_OF_LABEL, compensationRequest, dispatchRequest, retryRequest } from './requests.js';
 import { createSchedulerMetrics } from './scheduler-metrics.js';
 
@@ -82,10 +96,24 @@ export interface SchedulerTimings {
   noWorkerWaitMs?: number;
   /** After a cancel, how long a running job may take to stop before it is ended CANCELLED anyway; @default 5000 */
   cancelGraceMs?: number;
-  /** Re-check delay when the policy says THROTTLE or can't be reached; @default 1000 */
+  /** Re-check delay when the policy says THROTTLE, and the first one when it can't be reached; @default 1000 */
   policyRecheckMs?: number;
-  /** Timeout of one policy Check; @default 2000 */
+  /** Longest re-check delay while the kernel stays unreachable (the delay grows with the wait); @default 10000 */
+  policyRecheckMaxMs?: number;
+  /** Timeout of one policy Check (an outer bound; the kernel client has its own); @default 2000 */
   policyTimeoutMs?: number;
+  /**
+   * First re-read of a parked job's approval (APPROVAL_REQUIRED); the interval grows with the wait. The kernel's
+   * `capstan.ctl.job.approval` message applies a decision at once; this is the safety net. @default 2000
+   */
+  approvalPollMs?: number;
+  /** Longest interval between approval re-reads; @default 60000 */
+  approvalPollMaxMs?: number;
+  /**
+   * How often a job held by `max_concurrent_jobs` re-counts its tenant's running jobs. A job finishing on this
+   * replica releases the next one at once; this covers slots freed on other replicas. @default 1000
+   */
+  tenantConcurrencyPollMs?: number;
   /** Backoff between attempts after FAILED_RETRYABLE; @default base 500 ms, max 30 s, half jitter */
   retryBackoff?: { baseMs?: number; maxMs?: number; jitter?: number };
 }
@@ -99,7 +127,11 @@ export interface SchedulerOptions {
   schedulerId?: string;
   /** @default {@link allowAllPolicy} */
   policy?: PolicyPort;
-  /** Kernel unreachable → allow (labelled and logged) instead of waiting; @default false (fail closed) */
+  /**
+   * Kernel unreachable → allow instead of waiting: the job is recorded with snapshot and rule `fail-open`, its
+   * dispatched request is labelled `capstan.policy: fail-open`, a warning is logged and
+   * `capstan_policy_fail_open_total` counts it. @default false (fail closed: the job waits and is re-checked)
+   */
   failOpen?: boolean;
   /** Topic → pool routes; pass a function to reload live. @default every topic is its own pool */
   routing?: RoutingConfig | (() => RoutingTable);
@@ -189,7 +221,11 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     noWorkerWaitMs: 60_000,
     cancelGraceMs: 5000,
     policyRecheckMs: 1000,
+    policyRecheckMaxMs: 10_000,
     policyTimeoutMs: 2000,
+    approvalPollMs: 2000,
+    approvalPollMaxMs: 60_000,
+    tenantConcurrencyPollMs: 1000,
     ...opts.timings,
     retryBackoff: { baseMs: 500, maxMs: 30_000, jitter: 0.5, ...opts.timings?.retryBackoff },
   };
@@ -211,6 +247,8 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   const workers = createWorkerRegistry();
   const mutex = createKeyedMutex();
   const idempotencyMutex = createKeyedMutex();
+  // Serializes count-then-dispatch of jobs limited by max_concurrent_jobs, per tenant (taken before a job's mutex).
+  const tenantMutex = createKeyedMutex();
   const cache = new Map<string, JobRecord>();
   const maxCached = opts.maxCachedJobs ?? 100_000;
   const busy = new Set<string>();
@@ -221,23 +259,40 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   // ---------- cache ----------
   // Jobs waiting for a worker, so a heartbeat can wake them without scanning the whole cache.
   const waitingForWorker = new Set<string>();
+  // Jobs held by max_concurrent_jobs, per tenant (insertion order = release order), woken when a slot frees up.
+  const waitingForTenant = new Map<string, Set<string>>();
+  const tenantWait = (tenant: string, jobId: string, waiting: boolean) => {
+    if (!waiting && waitingForTenant.size === 0) return; // the common case costs one size check
+    const set = waitingForTenant.get(tenant);
+    if (waiting) {
+      if (set) set.add(jobId);
+      else waitingForTenant.set(tenant, new Set([jobId]));
+    } else if (set?.delete(jobId) && set.size === 0) waitingForTenant.delete(tenant);
+  };
   const remember = (r: JobRecord) => {
     const prev = cache.get(r.jobId);
     if (prev) metrics.active.dec({ state: prev.state });
     if (isTerminal(r.state)) {
       cache.delete(r.jobId);
       waitingForWorker.delete(r.jobId);
+      tenantWait(r.tenant, r.jobId, false);
       return;
     }
     if (!prev && cache.size >= maxCached) return;
     cache.set(r.jobId, r);
     metrics.active.inc({ state: r.state });
-    if ((r.state === 'SCHEDULED' || r.state === 'RETRYING') && r.waitReason) waitingForWorker.add(r.jobId);
+    const waiting = (r.state === 'SCHEDULED' || r.state === 'RETRYING') && r.waitReason !== '';
+    const forTenant = waiting && r.waitReason === PolicyWaitReason.tenantConcurrency;
+    if (waiting && !forTenant) waitingForWorker.add(r.jobId);
     else waitingForWorker.delete(r.jobId);
+    tenantWait(r.tenant, r.jobId, forTenant);
   };
   const forget = (jobId: string) => {
     const prev = cache.get(jobId);
-    if (prev) metrics.active.dec({ state: prev.state });
+    if (prev) {
+      metrics.active.dec({ state: prev.state });
+      tenantWait(prev.tenant, jobId, false);
+    }
     cache.delete(jobId);
     waitingForWorker.delete(jobId);
   };
@@ -313,6 +368,11 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     }
     const r = c.record;
     remember(r);
+    if (waitingForTenant.size > 0) {
+      let freed = 0;
+      for (const e of c.events) if (ACTIVE.has(e.fromState as JobState) && !ACTIVE.has(e.toState as JobState)) freed++;
+      if (freed > 0) wakeTenant(r.tenant, freed);
+    }
     const pool = routing().route(r.topic).pool;
     const snapshot = c.events.length > 0 ? toSnapshot(r) : undefined;
     for (const e of c.events) {
@@ -361,9 +421,25 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     }
   };
 
-  /** Routes an allowed job: dispatch now, wait for a worker, or fail as unroutable / out of waiting time. */
-  const route = (b: ChangeBuilder, now: number, reason: string): ChangeBuilder => {
+  /**
+   * Routes an allowed job: dispatch now, wait for a worker, or fail as unroutable / out of waiting time. A job
+   * limited by `max_concurrent_jobs` is dispatched only with `tenantActive` (its tenant's DISPATCHED/RUNNING
+   * count, taken under the tenant mutex) below the limit; without a count it waits for one (due at once).
+   */
+  const route = (b: ChangeBuilder, now: number, reason: string, tenantActive?: number): ChangeBuilder => {
     const r = b.record;
+    const limit = tenantConcurrencyLimit(r.constraints);
+    if (limit > 0 && (tenantActive === undefined || tenantActive >= limit)) {
+      return b.set({
+        waitReason: PolicyWaitReason.tenantConcurrency,
+        waitSince: null,
+        nextActionAt: nextActionAt(
+          b.record,
+          limitsOf(b.record),
+          tenantActive === undefined ? now : now + t.tenantConcurrencyPollMs,
+        ),
+      });
+    }
     const resolved = routing().route(r.topic);
     const decision = selectWorker(
       { topic: r.topic, labels: r.request.labels, requires: r.request.meta?.requires ?? [] },
@@ -409,20 +485,45 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
 
   /** Applies a policy answer to a PENDING (or re-checked) job. */
   const applyDecision = (b: ChangeBuilder, verdict: PolicyCheckResponse | Error, now: number): ChangeBuilder => {
+    const r = b.record;
     if (verdict instanceof Error) {
+      if (isPermanentPolicyRefusal(verdict)) {
+        logger.warn({ job_id: r.jobId, tenant: r.tenant, err: verdict }, 'safety kernel refused the request: denied');
+        return b
+          .to('DENIED', 'safety_denied', {
+            decision: 'DENY',
+            decisionReason: verdict.message,
+            waitReason: '',
+            errorCode: capErrorString('SAFETY_DENIED'),
+            errorMessage: `safety kernel refused the request: ${verdict.message}`,
+          })
+          .dlq('safety_denied');
+      }
       if (opts.failOpen) {
-        logger.warn({ job_id: b.record.jobId, err: verdict }, 'policy unreachable: failing open (configured)');
+        metrics.policyFailOpen.inc();
+        logger.warn(
+          { job_id: r.jobId, tenant: r.tenant, topic: r.topic, err: verdict },
+          'safety kernel unreachable: failing open (configured); the job is dispatched labelled capstan.policy=fail-open',
+        );
         b.to('SCHEDULED', 'policy_fail_open', {
           decision: 'ALLOW',
           decisionReason: `fail-open: ${verdict.message}`,
-          policySnapshot: 'fail-open',
-          ruleId: 'fail-open',
+          policySnapshot: FAIL_OPEN_SNAPSHOT,
+          ruleId: FAIL_OPEN_SNAPSHOT,
+          waitReason: '',
+          waitSince: null,
         });
         return route(b, now, 'dispatched');
       }
+      // Fail closed: wait and ask again, less often the longer the kernel stays away.
+      metrics.policyWaits.inc({ reason: PolicyWaitReason.unavailable });
+      const since = r.waitReason === PolicyWaitReason.unavailable && r.waitSince !== null ? r.waitSince : now;
+      const delay = growingDelay(since, now, t.policyRecheckMs, t.policyRecheckMaxMs);
       return b.set({
-        waitReason: 'policy_unavailable',
-        nextActionAt: nextActionAt(b.record, limitsOf(b.record), now + t.policyRecheckMs),
+        waitReason: PolicyWaitReason.unavailable,
+        waitSince: since,
+        decisionReason: `safety kernel unreachable, re-checking: ${verdict.message}`,
+        nextActionAt: nextActionAt(r, limitsOf(r), now + delay),
       });
     }
     const recorded = {
@@ -434,14 +535,18 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     switch (verdict.decision) {
       case DecisionType.ALLOW:
       case DecisionType.ALLOW_WITH_CONSTRAINTS: {
-        const budgets = verdict.constraints?.budgets;
-        const patch: Partial<JobRecord> = { ...recorded, waitReason: '' };
-        if (verdict.constraints) patch.constraints = verdict.constraints;
-        if (budgets?.maxRetries && budgets.maxRetries > 0)
-          patch.maxRetries = Math.min(b.record.maxRetries, budgets.maxRetries);
-        if (budgets?.maxRuntimeMs && budgets.maxRuntimeMs > 0n) {
-          const byPolicy = now + Number(budgets.maxRuntimeMs);
-          patch.deadlineAt = b.record.deadlineAt === null ? byPolicy : Math.min(b.record.deadlineAt, byPolicy);
+        const patch: Partial<JobRecord> = { ...recorded, waitReason: '', waitSince: null };
+        const c = verdict.constraints;
+        if (c) {
+          patch.constraints = constraintsRecord(c);
+          const budgets = c.budgets;
+          // Constraints only tighten: a lower retry budget, an earlier deadline.
+          if (budgets?.maxRetries && budgets.maxRetries > 0)
+            patch.maxRetries = Math.min(r.maxRetries, budgets.maxRetries);
+          if (budgets?.maxRuntimeMs && budgets.maxRuntimeMs > 0n) {
+            const byPolicy = now + Number(budgets.maxRuntimeMs);
+            patch.deadlineAt = r.deadlineAt === null ? byPolicy : Math.min(r.deadlineAt, byPolicy);
+          }
         }
         b.to('SCHEDULED', 'policy_allow', patch);
         return route(b, now, 'dispatched');
@@ -450,27 +555,128 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
         return b
           .to('DENIED', 'safety_denied', {
             ...recorded,
+            waitReason: '',
             errorCode: capErrorString('SAFETY_DENIED'),
             errorMessage: verdict.reason || 'denied by policy',
           })
           .dlq('safety_denied');
       case DecisionType.REQUIRE_HUMAN:
-        return b.to('APPROVAL_REQUIRED', 'approval_required', { ...recorded, approvalRef: verdict.approvalRef });
+        b.to('APPROVAL_REQUIRED', 'approval_required', {
+          ...recorded,
+          approvalRef: verdict.approvalRef,
+          waitReason: PolicyWaitReason.approval,
+          waitSince: now,
+        });
+        return b.set({ nextActionAt: nextActionAt(b.record, limitsOf(b.record), now + t.approvalPollMs) });
       case DecisionType.THROTTLE:
+        metrics.policyWaits.inc({ reason: PolicyWaitReason.throttled });
         return b.set({
           ...recorded,
-          waitReason: 'throttled',
-          nextActionAt: nextActionAt(b.record, limitsOf(b.record), now + t.policyRecheckMs),
+          waitReason: PolicyWaitReason.throttled,
+          waitSince: r.waitSince ?? now,
+          nextActionAt: nextActionAt(r, limitsOf(r), now + t.policyRecheckMs),
         });
       default:
         return b
           .to('DENIED', 'safety_denied', {
             ...recorded,
+            waitReason: '',
             errorCode: capErrorString('POLICY_VIOLATION'),
             errorMessage: `unsupported policy decision ${verdict.decision}`,
           })
           .dlq('safety_denied');
     }
+  };
+
+  /**
+   * Re-reads the approval of a parked (APPROVAL_REQUIRED) job and applies it: APPROVED and still bound to the
+   * job's request hash and snapshot → SCHEDULED and routed; APPROVED but no longer matching → PENDING for a fresh
+   * Check; REJECTED → DENIED + DLQ `approval_rejected`; expired → TIMEOUT + DLQ `approval_expired` (the row is
+   * marked EXPIRED); still pending → read again later.
+   */
+  const applyApproval = async (cur: JobRecord, now: number): Promise<JobChange> => {
+    const b = change(cur, now);
+    const id = cur.approvalRef;
+    const recheck = (why: string) => {
+      metrics.approvals.inc({ outcome: 'mismatch' });
+      logger.info({ job_id: cur.jobId, approval_id: id, why }, 'approval no longer applies: re-checking');
+      return b
+        .to('PENDING', 'approval_mismatch', {
+          approvalRef: '',
+          decision: '',
+          decisionReason: `approval ${id} no longer applies (${why}); re-checking`,
+          waitReason: '',
+          waitSince: null,
+        })
+        .set({ nextActionAt: now })
+        .build();
+    };
+    let row = id ? await repo.getApproval(id) : undefined;
+    // A row of another job never decides this one: ask the kernel again.
+    if (row && row.jobId !== cur.jobId) return recheck(`it belongs to job ${row.jobId}`);
+    if (row?.state === 'PENDING' && row.expiresAt <= now) {
+      // Expire it first: if a human decided in the meantime, that decision wins.
+      row = (await repo.expireApproval(row.approvalId))
+        ? { ...row, state: 'EXPIRED' }
+        : await repo.getApproval(row.approvalId);
+    }
+    switch (row?.state) {
+      case 'APPROVED': {
+        const mismatch = approvalMismatch(cur, row, policy.activeSnapshot?.() ?? '');
+        if (mismatch) return recheck(mismatch);
+        metrics.approvals.inc({ outcome: 'approved' });
+        logger.info({ job_id: cur.jobId, approval_id: id, by: row.decidedBy }, 'approval applied: dispatching');
+        b.to('SCHEDULED', 'approved', {
+          decision: 'ALLOW',
+          decisionReason: `approved by ${row.decidedBy || 'unknown'}: ${row.decisionReason}`,
+          waitReason: '',
+          waitSince: null,
+        });
+        return route(b, now, 'dispatched').build();
+      }
+      case 'REJECTED': {
+        metrics.approvals.inc({ outcome: 'rejected' });
+        const message = `approval ${id} rejected by ${row.decidedBy || 'unknown'}: ${row.decisionReason}`;
+        return b
+          .to('DENIED', 'approval_rejected', {
+            decision: 'DENY',
+            decisionReason: message,
+            waitReason: '',
+            errorCode: capErrorString('SAFETY_DENIED'),
+            errorMessage: message,
+          })
+          .dlq('approval_rejected')
+          .build();
+      }
+      case 'EXPIRED':
+        metrics.approvals.inc({ outcome: 'expired' });
+        return b
+          .to('TIMEOUT', 'approval_expired', {
+            waitReason: '',
+            errorCode: capErrorString('JOB_TIMEOUT'),
+            errorMessage: `approval ${id} expired at ${new Date(row.expiresAt).toISOString()} without a decision`,
+          })
+          .dlq('approval_expired')
+          .build();
+      default: {
+        if (!row) logger.debug({ job_id: cur.jobId, approval_id: id }, 'approval not found yet; will look again');
+        const delay = growingDelay(cur.waitSince ?? cur.updatedAt, now, t.approvalPollMs, t.approvalPollMaxMs);
+        const until = row ? Math.min(now + delay, row.expiresAt) : now + delay;
+        return b.set({ nextActionAt: nextActionAt(cur, limitsOf(cur), until) }).build();
+      }
+    }
+  };
+
+  /** Applies an approval decided by a human (`capstan.ctl.job.approval`) to its job, if the job still waits for it. */
+  const onApprovalDecided = async (q: { approvalId: string; jobId: string; tenant: string }) => {
+    const r0 = ID_PATTERN.test(q.jobId) ? await current(q.jobId) : undefined;
+    if (!r0 || (q.tenant && q.tenant !== r0.tenant)) return { found: false, jobState: '' };
+    const r = await withJob(q.jobId, (cur, now) =>
+      cur.state === 'APPROVAL_REQUIRED' && cur.approvalRef === q.approvalId ? applyApproval(cur, now) : undefined,
+    );
+    if (r) runIfDueAgain(r, r0.version);
+    // found = the approval is (or was, before a mismatch cleared it) the one this job waits for.
+    return { found: r0.approvalRef === q.approvalId, jobState: r?.state ?? r0.state };
   };
 
   // ---------- intake ----------
@@ -549,7 +755,10 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       applyDecision(b, await checkPolicy(record), now);
     }
     const committed = await commit(b.build());
-    if (committed) return { status: 'created', job: committed };
+    if (committed) {
+      runIfDueAgain(committed, 0);
+      return { status: 'created', job: committed };
+    }
     if (record.idempotencyKey) {
       const holder = await repo.findByIdempotencyKey(tenant, record.idempotencyKey);
       if (holder && holder !== record.jobId) {
@@ -636,8 +845,16 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     );
   };
 
-  /** Acts on a job whose next action is due. */
+  /**
+   * Acts on a job whose next action is due. Dispatching a job limited by `max_concurrent_jobs` counts its tenant's
+   * running jobs and commits under the tenant mutex, so two of this replica's jobs can't both take the last slot.
+   */
   const onDue = (r: JobRecord) =>
+    (r.state === 'SCHEDULED' || r.state === 'RETRYING') && tenantConcurrencyLimit(r.constraints) > 0
+      ? tenantMutex.run(r.tenant, () => onDueWith(r, true))
+      : onDueWith(r, false);
+
+  const onDueWith = (r: JobRecord, tenantLocked: boolean) =>
     withJob(
       r.jobId,
       async (cur, now) => {
@@ -683,11 +900,14 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
             }).build();
           case 'resume': {
             if (cur.state === 'PENDING') return applyDecision(change(cur, now), await checkPolicy(cur), now).build();
+            if (cur.state === 'APPROVAL_REQUIRED') return applyApproval(cur, now);
             if (cur.state === 'SCHEDULED' || cur.state === 'RETRYING') {
+              const gated = tenantLocked && tenantConcurrencyLimit(cur.constraints) > 0;
               const c = route(
                 change(cur, now),
                 now,
                 cur.state === 'RETRYING' ? 'retry_dispatched' : 'dispatched',
+                gated ? await repo.countActive(cur.tenant) : undefined,
               ).build();
               // Still waiting for the same reason: keep the new retry time in memory only, and touch the row only
               // now and then (so the leader doesn't mistake the job for an orphan) — not on every attempt.
@@ -894,7 +1114,41 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     busy.add(r.jobId);
     void onDue(r)
       .catch((err) => logger.error({ err, job_id: r.jobId }, 'timer action failed'))
-      .finally(() => busy.delete(r.jobId));
+      .finally(() => {
+        busy.delete(r.jobId);
+        const next = cache.get(r.jobId);
+        if (next) runIfDueAgain(next, r.version);
+      });
+  };
+
+  /**
+   * A policy step that leaves a job due at once — a re-check after an approval stopped matching, or a dispatch
+   * that must first count its tenant's running jobs — runs now instead of on the next sweep.
+   */
+  const runIfDueAgain = (r: JobRecord, previousVersion: number) => {
+    if (r.version === previousVersion || r.nextActionAt === null || r.nextActionAt > Date.now()) return;
+    if (r.state === 'PENDING' || r.waitReason === PolicyWaitReason.tenantConcurrency) runDue(r);
+  };
+
+  /** Releases up to `n` jobs of a tenant held by `max_concurrent_jobs` (slots were freed). */
+  const wakeTenant = (tenant: string, n: number) => {
+    const waiting = waitingForTenant.get(tenant);
+    if (!waiting) return;
+    const now = Date.now();
+    let woken = 0;
+    for (const jobId of waiting) {
+      if (woken >= n) break;
+      const r = cache.get(jobId);
+      if (!r) {
+        waiting.delete(jobId);
+        continue;
+      }
+      if (busy.has(jobId)) continue;
+      const next = { ...r, nextActionAt: now };
+      cache.set(jobId, next);
+      runDue(next);
+      woken++;
+    }
   };
 
   /** Gives up to `n` jobs that wait for a worker another routing attempt now (a slot was freed). */
@@ -1090,6 +1344,22 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     },
   });
 
+  // A human decided an approval (the kernel's admin API asks every time): apply it now instead of at the next poll.
+  const ctlApproval = bus.nc.subscribe(CapstanSubjects.ctlJobApproval, {
+    queue: SCHEDULER_QUEUE_GROUP,
+    callback: (_e, m) => {
+      void (async () => {
+        let reply = { found: false, jobState: '' };
+        try {
+          reply = await onApprovalDecided(fromBinary(ApprovalDecidedSchema, m.data));
+        } catch (err) {
+          logger.warn({ err }, 'could not apply a ctl.job.approval request');
+        }
+        m.respond(toBinary(ApprovalAppliedSchema, create(ApprovalAppliedSchema, reply)));
+      })();
+    },
+  });
+
   const sweepTimer = setInterval(sweep, t.sweepIntervalMs);
   let reconciling = false;
   const reconcileTimer = setInterval(() => {
@@ -1119,6 +1389,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       clearInterval(reconcileTimer);
       ctlJob.unsubscribe();
       ctlDlq.unsubscribe();
+      ctlApproval.unsubscribe();
       await Promise.all(subs.map((s) => s.stop()));
       await repo.drain();
       if (leaderEpoch !== undefined) await repo.releaseLease('reconciler', id).catch(() => {});

@@ -3,6 +3,8 @@ export * from './group-commit.js';
 export * from './job-record.js';
 export * from './job-repository.js';
 export * from './lifecycle.js';
+export * from './policy-gate.js';
 export * from './policy-port.js';
+export * from './policy-store.js';
 export * from './requests.js';
 export * from './scheduler-metrics.js';

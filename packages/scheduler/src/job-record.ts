@@ -43,6 +43,7 @@ export interface JobRecord {
   decisionReason: string;
   policySnapshot: string;
   ruleId: string;
+  /** The decision's `PolicyConstraints` as protobuf JSON (`toJson`), or null when there were none. */
   constraints: unknown;
   approvalRef: string;
   progressPct: number;

@@ -6,6 +6,7 @@ import { CompiledQuery, type Kysely, type RawBuilder, sql } from 'kysely';
 import { createGroupCommit, type GroupCommit } from './group-commit.js';
 import type { JobRecord } from './job-record.js';
 import type { JobChange } from './lifecycle.js';
+import { type ApprovalRecord, expireApproval, loadActivePolicySnapshot, loadApproval } from './policy-store.js';
 
 /** Outcome of committing one change. */
 export interface CommitResult {
@@ -64,6 +65,14 @@ export interface JobRepository {
   /** Acquires or renews a named lease; returns its fencing epoch when held, undefined otherwise. */
   acquireLease(name: string, holder: string, ttlMs: number): Promise<number | undefined>;
   releaseLease(name: string, holder: string): Promise<void>;
+  /** DISPATCHED/RUNNING jobs of a tenant (for `max_concurrent_jobs`; only asked for constrained jobs). */
+  countActive(tenant: string): Promise<number>;
+  /** The safety kernel's approval row (`policy_approvals`) a parked job refers to. */
+  getApproval(approvalId: string): Promise<ApprovalRecord | undefined>;
+  /** Marks a PENDING approval EXPIRED; false when it was decided meanwhile. */
+  expireApproval(approvalId: string): Promise<boolean>;
+  /** The active policy snapshot per `policy_activations`, with its cacheable flag; undefined when none. */
+  activePolicySnapshot(): Promise<{ snapshotId: string; cacheable: boolean } | undefined>;
   /** Waits for queued writes. */
   drain(): Promise<void>;
 }
@@ -606,6 +615,15 @@ export function createJobRepository(db: Kysely<CapstanDatabase>, opts: JobReposi
         db,
       );
     },
+    async countActive(tenant) {
+      const r = await sql<{
+        n: string | number;
+      }>`SELECT count(*) AS n FROM jobs WHERE tenant = ${tenant} AND state IN ('DISPATCHED', 'RUNNING')`.execute(db);
+      return Number(r.rows[0]?.n ?? 0);
+    },
+    getApproval: (approvalId) => loadApproval(db, approvalId),
+    expireApproval: (approvalId) => expireApproval(db, approvalId),
+    activePolicySnapshot: () => loadActivePolicySnapshot(db),
     async drain() {
       if (progressTimer) {
         clearTimeout(progressTimer);

@@ -204,7 +204,6 @@ export function dueAction(r: JobRecord, limits: JobLimits, now: number): DueActi
     }
     return null;
   }
-  if (r.state === 'APPROVAL_REQUIRED') return null;
   return r.nextActionAt !== null && now >= r.nextActionAt ? 'resume' : null;
 }
 

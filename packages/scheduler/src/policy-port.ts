@@ -14,8 +14,24 @@ import {
  * `allow-all` snapshot, so every dispatch still has a recorded decision (invariant I3).
  */
 export interface PolicyPort {
+  /**
+   * Judges one job. A rejection means "the kernel could not be asked": the job waits (or fails open) — except an
+   * error with `permanent === true` (see {@link isPermanentPolicyRefusal}), which means the kernel answered that
+   * this request can never be judged (e.g. INVALID_ARGUMENT): the job is DENIED instead of waiting forever.
+   */
   check(request: PolicyCheckRequest, opts: { signal: AbortSignal }): Promise<PolicyCheckResponse>;
+  /**
+   * The snapshot the kernel runs now, when the port knows it ('' or undefined otherwise). An approval is honoured
+   * only while its snapshot is still the active one.
+   */
+  activeSnapshot?(): string | undefined;
 }
+
+/** Snapshot and rule id recorded for jobs allowed because the kernel was unreachable and fail-open is on. */
+export const FAIL_OPEN_SNAPSHOT = 'fail-open';
+
+/** Label put on the dispatched request of a job that was allowed by fail-open (value {@link FAIL_OPEN_SNAPSHOT}). */
+export const POLICY_LABEL = 'capstan.policy';
 
 /** Snapshot id recorded by {@link allowAllPolicy}. */
 export const ALLOW_ALL_SNAPSHOT = 'allow-all';
@@ -45,4 +61,9 @@ export function policyRequestFor(req: JobRequest, tenant: string): PolicyCheckRe
     ...(req.budget ? { budget: req.budget } : {}),
     ...(req.meta ? { meta: req.meta } : {}),
   });
+}
+
+/** True for a PolicyPort rejection that says "this request will never pass" (the job is denied, not held). */
+export function isPermanentPolicyRefusal(err: Error): boolean {
+  return (err as { permanent?: unknown }).permanent === true;
 }

@@ -1,19 +1,35 @@
 import { clone, create } from '@bufbuild/protobuf';
 import { JobMetadataSchema, JobPriority, type JobRequest, JobRequestSchema } from '@capstan/gen/cordum/agent/v1/job_pb';
 import type { JobRecord } from './job-record.js';
+import { FAIL_OPEN_SNAPSHOT, POLICY_LABEL } from './policy-port.js';
 
 /** Label Capstan puts on compensation jobs: the job they undo. */
 export const COMPENSATION_OF_LABEL = 'capstan.compensation_of';
 /** Label Capstan puts on jobs re-submitted from the DLQ: the job they retry. */
 export const RETRY_OF_LABEL = 'capstan.retry_of';
-/** Env keys every dispatch carries (the same lease is in the `Capstan-Lease` header). */
-export const DispatchEnv = { attempt: 'CAPSTAN_ATTEMPT', leaseEpoch: 'CAPSTAN_LEASE_EPOCH' } as const;
+/**
+ * Env keys a dispatch carries: the lease (also in the `Capstan-Lease` header) and the policy decision — the
+ * snapshot and rule that allowed the job and, for ALLOW_WITH_CONSTRAINTS, the whole `PolicyConstraints` as
+ * protobuf JSON (sandbox, toolchain, diff and redaction limits are the worker's to enforce).
+ */
+export const DispatchEnv = {
+  attempt: 'CAPSTAN_ATTEMPT',
+  leaseEpoch: 'CAPSTAN_LEASE_EPOCH',
+  policySnapshot: 'CAPSTAN_POLICY_SNAPSHOT',
+  policyRule: 'CAPSTAN_POLICY_RULE',
+  policyConstraints: 'CAPSTAN_POLICY_CONSTRAINTS',
+} as const;
 
 /** The request sent to a worker for the record's current dispatch. */
 export function dispatchRequest(r: JobRecord): JobRequest {
   const req = clone(JobRequestSchema, r.request);
   req.env[DispatchEnv.attempt] = String(r.attempt);
   req.env[DispatchEnv.leaseEpoch] = String(r.leaseEpoch);
+  if (r.policySnapshot) req.env[DispatchEnv.policySnapshot] = r.policySnapshot;
+  if (r.ruleId) req.env[DispatchEnv.policyRule] = r.ruleId;
+  if (r.constraints !== null && r.constraints !== undefined)
+    req.env[DispatchEnv.policyConstraints] = JSON.stringify(r.constraints);
+  if (r.policySnapshot === FAIL_OPEN_SNAPSHOT) req.labels[POLICY_LABEL] = FAIL_OPEN_SNAPSHOT;
   return req;
 }
 

@@ -12,6 +12,9 @@ export const SchedulerMetricNames = {
   staleResults: 'capstan_stale_results_total',
   workers: 'capstan_workers_live',
   commitBatch: 'capstan_commit_batch_size',
+  policyFailOpen: 'capstan_policy_fail_open_total',
+  policyWaits: 'capstan_policy_waits_total',
+  approvals: 'capstan_approvals_applied_total',
 } as const;
 
 /** The scheduler's Prometheus metrics. */
@@ -70,5 +73,22 @@ export function createSchedulerMetrics(registry: Registry) {
       registers,
     }),
     workers: new Gauge({ name: SchedulerMetricNames.workers, help: 'Live workers known from heartbeats', registers }),
+    policyFailOpen: new Counter({
+      name: SchedulerMetricNames.policyFailOpen,
+      help: 'Jobs allowed without a decision because the safety kernel was unreachable (fail-open configured)',
+      registers,
+    }),
+    policyWaits: new Counter({
+      name: SchedulerMetricNames.policyWaits,
+      help: 'Policy re-checks scheduled, by reason (policy_unavailable, throttled)',
+      labelNames: ['reason'],
+      registers,
+    }),
+    approvals: new Counter({
+      name: SchedulerMetricNames.approvals,
+      help: 'Human approvals applied to parked jobs, by outcome (approved, rejected, expired, mismatch)',
+      labelNames: ['outcome'],
+      registers,
+    }),
   };
 }

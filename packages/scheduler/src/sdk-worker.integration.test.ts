@@ -1,5 +1,4 @@
 import { fork } from 'node:child_process';
-import { createBus } from '@capstan/bus';
 import { createPointerStore, type PointerStore } from '@capstan/pointers';
 import { testServices, uniqueName } from '@capstan/testkit';
 import { type Client, createClient, createWorker, JobFailure, type Worker } from '@capstan/worker';
@@ -135,11 +134,13 @@ describe('scheduler ↔ the Capstan TypeScript worker SDK', () => {
     await new Promise((r) => setTimeout(r, 1200)); // two heartbeats: the scheduler knows its interval
     const { jobId } = await client.submit({ topic: tp, input: { sleepMs: 60_000 } });
     await stack.waitFor(jobId, (s) => s === 'RUNNING');
+    // The survivor is up and known before the kill, so the timing below measures the scheduler, not process start.
+    const survivor = await spawnWorker(uniqueName('survivor'));
+    await new Promise((r) => setTimeout(r, 1200));
+    await stack.redis.set(`ctx:${jobId}`, JSON.stringify({ sleepMs: 10 })); // the rerun is quick
     const killedAt = Date.now();
     victim.kill('SIGKILL');
-    const survivor = await spawnWorker(uniqueName('survivor'));
     try {
-      await stack.redis.set(`ctx:${jobId}`, JSON.stringify({ sleepMs: 10 })); // the rerun is quick
       const res = await client.waitForResult<{ by: string; attempt: number }>(jobId, { timeoutMs: 20_000 });
       expect(
         res.state,

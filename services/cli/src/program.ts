@@ -1,7 +1,10 @@
 import { Command } from 'commander';
 import { cliVersion } from './cli-version.js';
+import { registerApprovalsCommand } from './commands/approvals.js';
 import { registerDevCommand } from './commands/dev.js';
 import { registerMigrateCommand } from './commands/migrate.js';
+import { registerPolicyCommand } from './commands/policy.js';
+import { registerSafetyKernelCommand } from './commands/safety-kernel.js';
 import { registerSchedulerCommand } from './commands/scheduler.js';
 import { registerSubmitCommand } from './commands/submit.js';
 import { registerVersionCommand } from './commands/version.js';
@@ -17,5 +20,8 @@ export function createProgram(): Command {
   registerDevCommand(program);
   registerSubmitCommand(program);
   registerSchedulerCommand(program);
+  registerSafetyKernelCommand(program);
+  registerPolicyCommand(program);
+  registerApprovalsCommand(program);
   return program;
 }

@@ -76,6 +76,17 @@ describe('capstan dev', { timeout: 120_000 }, () => {
       error: 'asked to fail (fatal)',
     });
 
+    // The dev safety kernel's bundle denies shell jobs; the policy commands find the kernel through dev.json.
+    const shell = await runCli(['submit', '--topic', 'job.shell.x'], { cwd });
+    expect(shell.code).toBe(1);
+    expect(JSON.parse(shell.stdout.trim().split('\n').slice(1).join('\n'))).toMatchObject({
+      state: 'DENIED',
+      error: 'jobs that run arbitrary shell commands are not allowed',
+    });
+    const snapshots = await runCli(['policy', 'list'], { cwd });
+    expect(snapshots.code, snapshots.stderr).toBe(0);
+    expect(snapshots.stdout).toMatch(/^\* {2}[0-9a-f]{16}@dev-1 +5 +file:\S+dev-policy\.yaml /m);
+
     const bad = await runCli(['submit', '--topic', 'job.echo', '--input', '{nope'], { cwd });
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/--input is not valid JSON/);
@@ -91,7 +102,8 @@ describe('capstan dev', { timeout: 120_000 }, () => {
     expect(info.pid).toBe(cli.child.pid);
     expect(info.dataDir).toBe(join(cwd, '.capstan'));
     expect(info.database).toBe(`pglite://${join(cwd, '.capstan', 'pglite')}`);
-    expect(Object.keys(info.services)).toEqual(['scheduler', 'echo-worker']);
+    expect(Object.keys(info.services)).toEqual(['safety-kernel', 'scheduler', 'echo-worker']);
+    expect(info.services['safety-kernel']?.['url']).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(info.services['scheduler']?.['metrics']).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
     expect(info.services['echo-worker']).toEqual({ topic: 'job.echo' });
     expect(JSON.parse(readFileSync(join(cwd, '.capstan', 'dev.json'), 'utf8'))).toEqual(info);

@@ -7,8 +7,20 @@ import {
   parseBooleanEnv,
   parseIntegerEnv,
   schedulerMetricsPort,
+  signatureConfigSpec,
+  urlSchema,
 } from '@capstan/config';
 import { z } from 'zod';
+
+const httpUrl = urlSchema(['http', 'https']);
+/** Empty (no kernel: allow-all) or the kernel's http(s) base URL. */
+const kernelUrlSchema: z.ZodType<string> = z.string({ error: 'not a string' }).superRefine((value, ctx) => {
+  if (value === '') return;
+  const r = httpUrl.safeParse(value);
+  if (!r.success) for (const issue of r.error.issues) ctx.addIssue({ code: 'custom', message: issue.message });
+});
+
+const milliseconds = (min: number) => z.number().int().min(min);
 
 /** Configuration of the scheduler service (env vars, or keys of the CAPSTAN_CONFIG file). */
 export const schedulerConfigSpec = {
@@ -17,6 +29,8 @@ export const schedulerConfigSpec = {
   logLevel,
   listenHost,
   metricsPort: schedulerMetricsPort,
+  /** Packet signing and verification (CAPSTAN_REQUIRE_SIGNATURES, CAPSTAN_TRUSTED_KEYS, ...). */
+  signatures: signatureConfigSpec,
   schedulerId: field({
     env: 'CAPSTAN_SCHEDULER_ID',
     key: 'scheduler.id',
@@ -32,6 +46,77 @@ export const schedulerConfigSpec = {
     schema: z.string(),
     expected: 'a path to a routing YAML file (see docs/scheduler.md), or empty for "every topic is its own pool"',
     doc: 'Topic → pool routes and per-topic limits; reloaded live when the file changes.',
+  }),
+  safetyKernelUrl: field({
+    env: ['CAPSTAN_SAFETY_KERNEL_URL', 'SAFETY_KERNEL_URL'],
+    key: 'safetyKernel.url',
+    default: '',
+    schema: kernelUrlSchema,
+    expected: 'the safety kernel base URL such as http://127.0.0.1:50051, or empty for the allow-all policy',
+    doc: 'Safety kernel the scheduler asks (Check) before every dispatch; empty allows every job (development).',
+  }),
+  safetyKernelProtocol: field<'grpc' | 'connect'>({
+    env: 'CAPSTAN_SAFETY_KERNEL_PROTOCOL',
+    key: 'safetyKernel.protocol',
+    default: 'grpc',
+    schema: z.enum(['grpc', 'connect']),
+    fromEnv: (raw) => raw.trim().toLowerCase(),
+    expected: 'grpc (HTTP/2) or connect (Connect protocol over HTTP/1.1)',
+    doc: 'Wire protocol of the Check calls to the safety kernel.',
+  }),
+  policyTimeoutMs: field({
+    env: 'CAPSTAN_POLICY_TIMEOUT_MS',
+    key: 'scheduler.policyTimeoutMs',
+    default: 2000,
+    schema: milliseconds(1),
+    fromEnv: parseIntegerEnv,
+    expected: 'milliseconds ≥ 1',
+    doc: 'Timeout of one Check call; a timeout counts as the kernel being unreachable.',
+  }),
+  policyCacheTtlMs: field({
+    env: 'CAPSTAN_POLICY_CACHE_TTL_MS',
+    key: 'scheduler.policyCacheTtlMs',
+    default: 10_000,
+    schema: milliseconds(0),
+    fromEnv: parseIntegerEnv,
+    expected: 'milliseconds ≥ 0 (0 disables the decision cache)',
+    doc: 'How long a cached ALLOW / ALLOW_WITH_CONSTRAINTS / DENY is reused for an equal request (cacheable snapshots only).',
+  }),
+  policyCacheMaxEntries: field({
+    env: 'CAPSTAN_POLICY_CACHE_MAX_ENTRIES',
+    key: 'scheduler.policyCacheMaxEntries',
+    default: 10_000,
+    schema: z.number().int().min(1),
+    fromEnv: parseIntegerEnv,
+    expected: 'an integer ≥ 1',
+    doc: 'Most decisions kept in the cache (least recently used dropped first).',
+  }),
+  policyBreakerFailures: field({
+    env: 'CAPSTAN_POLICY_BREAKER_FAILURES',
+    key: 'scheduler.policyBreakerFailures',
+    default: 5,
+    schema: z.number().int().min(1),
+    fromEnv: parseIntegerEnv,
+    expected: 'an integer ≥ 1',
+    doc: 'Consecutive failed Check calls (timeouts, unreachable) that open the circuit breaker.',
+  }),
+  policyBreakerHalfOpenMs: field({
+    env: 'CAPSTAN_POLICY_BREAKER_HALF_OPEN_MS',
+    key: 'scheduler.policyBreakerHalfOpenMs',
+    default: 5000,
+    schema: milliseconds(1),
+    fromEnv: parseIntegerEnv,
+    expected: 'milliseconds ≥ 1',
+    doc: 'How long the open breaker fails checks fast before it lets one trial call through.',
+  }),
+  approvalPollMs: field({
+    env: 'CAPSTAN_APPROVAL_POLL_MS',
+    key: 'scheduler.approvalPollMs',
+    default: 2000,
+    schema: milliseconds(10),
+    fromEnv: parseIntegerEnv,
+    expected: 'milliseconds ≥ 10',
+    doc: 'First re-read of a parked job’s approval (growing to 60 s); decisions sent by the kernel apply at once.',
   }),
   failOpen: field({
     env: 'CAPSTAN_POLICY_FAIL_OPEN',

@@ -2,7 +2,7 @@ import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { timestampNow } from '@bufbuild/protobuf/wkt';
 import { BusPacketSchema } from '@capstan/gen/cordum/agent/v1/buspacket_pb';
 import { HeartbeatSchema } from '@capstan/gen/cordum/agent/v1/heartbeat_pb';
-import { JobProgressSchema, JobResultSchema, JobStatus } from '@capstan/gen/cordum/agent/v1/job_pb';
+import { JobProgressSchema, type JobRequest, JobResultSchema, JobStatus } from '@capstan/gen/cordum/agent/v1/job_pb';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 
@@ -36,6 +36,8 @@ export async function startRawCapWorker(opts: {
   const nc: NatsConnection = await connect({ servers: opts.natsUrl, name: opts.workerId });
   const redis = new Redis(opts.redisUrl);
   const received: { jobId: string; attempt: string }[] = [];
+  // The dispatched requests as the worker got them (env, labels), for tests of what the scheduler adds.
+  const requests: JobRequest[] = [];
   let active = 0;
   let paused = false;
   let heartbeating = true;
@@ -73,6 +75,7 @@ export async function startRawCapWorker(opts: {
         if (packet.payload.case !== 'jobRequest') return;
         const req = packet.payload.value;
         received.push({ jobId: req.jobId, attempt: req.env['CAPSTAN_ATTEMPT'] ?? '' });
+        requests.push(req);
         const raw = req.contextPtr.startsWith('redis://')
           ? await redis.get(req.contextPtr.slice('redis://'.length))
           : null;
@@ -142,6 +145,7 @@ export async function startRawCapWorker(opts: {
   return {
     workerId: opts.workerId,
     received,
+    requests,
     nc,
     /** Stop heartbeats (the scheduler will consider the worker gone) but keep the connection. */
     stopHeartbeats() {

@@ -1,7 +1,11 @@
 import { DEFAULT_PORTS, loadConfig } from '@capstan/config';
+import { SAFETY_KERNEL_DEV_SERVICE } from '../kernel/kernel-endpoint.js';
 import type { DevService } from './services.js';
 
-/** The scheduler, in the dev process, on the dev database (PGlite allows one connection per directory). */
+/**
+ * The scheduler, in the dev process, on the dev database (PGlite allows one connection per directory), checking
+ * every job with the dev safety kernel started before it (else the configured kernel, else allow-all).
+ */
 export const schedulerDevService: DevService = {
   name: 'scheduler',
   async start(ctx) {
@@ -19,6 +23,7 @@ export const schedulerDevService: DevService = {
         listenHost: ctx.host,
         metricsPort,
         schedulerId: config.schedulerId || `scheduler-dev-${process.pid}`,
+        safetyKernelUrl: ctx.services[SAFETY_KERNEL_DEV_SERVICE]?.['url'] ?? config.safetyKernelUrl,
       },
       { logger: ctx.logger, store: ctx.database },
     );

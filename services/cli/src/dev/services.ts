@@ -1,6 +1,7 @@
 import type { CapstanLogger, LogLevel } from '@capstan/log';
 import type { DevDatabase } from '../database.js';
 import { echoWorkerDevService } from './echo-worker-dev-service.js';
+import { safetyKernelDevService } from './safety-kernel-dev-service.js';
 import { schedulerDevService } from './scheduler-dev-service.js';
 
 /** What `capstan dev` hands each service when starting it. */
@@ -24,6 +25,11 @@ export interface DevContext {
   logLevel: LogLevel;
   /** A logger writing to stderr (stdout carries only the `CAPSTAN_READY` line). Create children per service. */
   logger: CapstanLogger;
+  /**
+   * URLs of the services started before this one, by service name, as they appear in `CAPSTAN_READY` — so a
+   * service can find those it depends on (the scheduler finds `services['safety-kernel'].url`).
+   */
+  services: Readonly<Record<string, Readonly<Record<string, string>>>>;
   /**
    * Returns `preferred` when it is free on {@link host}, otherwise a free port — so dev starts even when the
    * default port of a service (e.g. gateway 4001) is taken by something else.
@@ -49,6 +55,7 @@ export interface DevService {
 
 /**
  * The services `capstan dev` starts, in order, after NATS, Redis and the database are up. Each service adds
- * itself here (the safety kernel and the gateway join when they exist).
+ * itself here (the gateway joins when it exists). The safety kernel comes before the scheduler, which checks
+ * every job with it.
  */
-export const devServices: readonly DevService[] = [schedulerDevService, echoWorkerDevService];
+export const devServices: readonly DevService[] = [safetyKernelDevService, schedulerDevService, echoWorkerDevService];

@@ -1,15 +1,19 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createBus } from '@capstan/bus';
 import { loadConfig } from '@capstan/config';
 import { createLogger } from '@capstan/log';
+import { createPointerStore } from '@capstan/pointers';
 import { redactDatabaseUrl } from '@capstan/store';
 import { createTestDatabase, type TestDatabase, testServices } from '@capstan/testkit';
+import { createClient } from '@capstan/worker';
 import { afterAll, describe, expect, it } from 'vitest';
 import { devConfigSpec } from './dev-config.js';
 import { DEV_INFO_FILE } from './dev-info.js';
+import { DEV_POLICY_FILE } from './dev-policy.js';
 import { isProcessAlive } from './previous-run.js';
-import type { DevContext, DevService } from './services.js';
+import { type DevContext, type DevService, devServices } from './services.js';
 import { type DevStack, startDev } from './start-dev.js';
 
 const dirs: string[] = [];
@@ -50,10 +54,12 @@ describe('startDev', { timeout: 90_000 }, () => {
     const cwd = tempCwd();
     const events: string[] = [];
     let seen: DevContext | undefined;
+    const earlier: DevContext['services'][] = [];
     const fake = (name: string): DevService => ({
       name,
       async start(context) {
         seen = context;
+        earlier.push(context.services);
         events.push(`start ${name}`);
         const port = await context.port(1);
         return { urls: { http: `http://${context.host}:${port}` }, stop: async () => void events.push(`stop ${name}`) };
@@ -80,6 +86,8 @@ describe('startDev', { timeout: 90_000 }, () => {
 
       expect(seen).toMatchObject({ natsUrl: info.nats, redisUrl: info.redis, dataDir: join(cwd, '.capstan') });
       expect(seen!.database.kind).toBe('pglite');
+      // Each service sees the URLs of those started before it.
+      expect(earlier).toEqual([{}, { first: info.services.first }]);
       expect(progress.find((line) => line.startsWith('applied migrations: '))).toMatch(/: 0001-bus-dead-letters(, |$)/);
       expect(existsSync(join(cwd, '.capstan', 'nats', 'jetstream'))).toBe(true);
     } finally {
@@ -159,6 +167,31 @@ describe('startDev', { timeout: 90_000 }, () => {
       expect(stack.info).toMatchObject({ nats: natsUrl, redis: redisUrl, processes: {} });
       expect(stack.info.database).toBe(redactDatabaseUrl(databaseUrl));
     } finally {
+      await stack.stop();
+    }
+  });
+
+  it('runs the safety kernel before the scheduler: the echo job passes it, a job.shell.x job ends DENIED', async () => {
+    const config = devConfig({ DATABASE_URL: await postgresUrl() });
+    const stack = await startDev({ cwd: tempCwd(), config, services: devServices, progress: () => {}, loggerFor });
+    const bus = await createBus({ servers: stack.info.nats, senderId: 'start-dev-test' });
+    const pointers = createPointerStore({ redis: stack.info.redis });
+    try {
+      expect(Object.keys(stack.info.services)).toEqual(['safety-kernel', 'scheduler', 'echo-worker']);
+      expect(stack.info.services['safety-kernel']).toEqual({
+        url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
+        policyFile: DEV_POLICY_FILE,
+      });
+      const client = createClient({ bus, pointers });
+      const echo = await client.submitAndWait({ topic: 'job.echo', input: { hi: 1 } }, { timeoutMs: 30_000 });
+      expect(echo.state).toBe('SUCCEEDED');
+      expect(echo.output).toMatchObject({ echo: { hi: 1 } });
+      const shell = await client.submitAndWait({ topic: 'job.shell.x', input: {} }, { timeoutMs: 30_000 });
+      expect(shell.state).toBe('DENIED');
+      expect(shell.snapshot.errorMessage).toBe('jobs that run arbitrary shell commands are not allowed');
+    } finally {
+      await bus.close();
+      await pointers.close();
       await stack.stop();
     }
   });

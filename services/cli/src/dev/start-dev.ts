@@ -149,6 +149,7 @@ export async function startDev(options: StartDevOptions): Promise<DevStack> {
         dataDir,
         logLevel: config.logLevel,
         logger: options.loggerFor(service.name),
+        services: { ...services },
         port: (preferred) => choosePort({ host: config.host, preferred, variable: service.name }),
       });
       running.push({ name: service.name, service: started });

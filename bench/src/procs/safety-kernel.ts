@@ -1,0 +1,17 @@
+// A safety-kernel replica in its own process, for benchmarks. Configured like the deployable, from the
+// environment (NATS_URL, REDIS_URL, DATABASE_URL, SAFETY_KERNEL_PORT, CAPSTAN_POLICY_FILE, ...).
+import { loadConfig } from '@capstan/config';
+import { safetyKernelConfigSpec, startSafetyKernelService } from '@capstan/safety-kernel-service';
+import { pino } from 'pino';
+
+const config = loadConfig(safetyKernelConfigSpec);
+const service = await startSafetyKernelService(config, { logger: pino({ level: 'warn' }) });
+process.send?.({ ready: true, url: service.url });
+const stop = async () => {
+  await service.stop();
+  process.exit(0);
+};
+process.on('SIGTERM', () => void stop());
+process.on('message', (m) => {
+  if ((m as { stop?: boolean }).stop) void stop();
+});
