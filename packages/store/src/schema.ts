@@ -18,6 +18,12 @@ export interface CapstanDatabase {
   policy_activations: PolicyActivationsTable;
   policy_decisions: PolicyDecisionsTable;
   policy_approvals: PolicyApprovalsTable;
+  organizations: OrganizationsTable;
+  users: UsersTable;
+  agents: AgentsTable;
+  api_keys: ApiKeysTable;
+  audit_logs: AuditLogsTable;
+  gateway_settings: GatewaySettingsTable;
 }
 
 /** One row per job; the scheduler writes it with compare-and-set on `version` (migration 0002). */
@@ -211,4 +217,86 @@ export interface PolicyApprovalsTable {
   created_at: Generated<Date>;
   decided_at: Date | null;
   expires_at: Date;
+}
+
+/** A tenant: everything else the gateway stores belongs to exactly one (migration 0004). */
+export interface OrganizationsTable {
+  id: string;
+  name: string;
+  plan_type: Generated<string>;
+  created_via: Generated<string>;
+  created_at: Generated<Date>;
+}
+
+/** A person who logs in with email and password; one organization and one role each (migration 0004). */
+export interface UsersTable {
+  id: string;
+  organization_id: string;
+  email: string;
+  name: Generated<string>;
+  password_hash: string;
+  role: string;
+  disabled_at: Date | null;
+  last_login_at: Date | null;
+  created_at: Generated<Date>;
+}
+
+/** A registered agent, keyed by (organization, agent id) (migration 0004). */
+export interface AgentsTable {
+  organization_id: string;
+  agent_id: string;
+  agent_type: Generated<string>;
+  framework: Generated<string>;
+  capabilities: Generated<string[]>;
+  version: Generated<string>;
+  metadata: Generated<unknown>;
+  worker_id: string;
+  role: string;
+  registered_by: Generated<string>;
+  registered_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+
+/** An API key, stored as its sha256 hash only (migration 0004). */
+export interface ApiKeysTable {
+  id: string;
+  organization_id: string;
+  owner_type: string;
+  user_id: string | null;
+  agent_id: string | null;
+  name: string;
+  key_hash: string;
+  key_prefix: string;
+  scopes: Generated<string[]>;
+  role: string;
+  created_by: Generated<string>;
+  created_at: Generated<Date>;
+  expires_at: Date | null;
+  last_used_at: Date | null;
+  revoked_at: Date | null;
+}
+
+/** One append-only audit record; UPDATE and DELETE are refused by a trigger (migration 0004). */
+export interface AuditLogsTable {
+  id: string;
+  organization_id: string | null;
+  actor_type: string;
+  actor_id: Generated<string>;
+  action: string;
+  resource_type: Generated<string>;
+  resource_id: Generated<string>;
+  outcome: Generated<string>;
+  status_code: number | null;
+  ip_address: string | null;
+  user_agent: Generated<string>;
+  trace_id: Generated<string>;
+  details: unknown | null;
+  created_at: Generated<Date>;
+}
+
+/** Gateway-wide settings shared by every replica, e.g. a generated JWT secret (migration 0004). */
+export interface GatewaySettingsTable {
+  key: string;
+  value: string;
+  created_at: Generated<Date>;
 }
