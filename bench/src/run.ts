@@ -2,7 +2,9 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { e2eNoop } from './scenarios/e2e-noop.js';
+import { gatewayHttp } from './scenarios/gateway-http.js';
 import { policyInproc } from './scenarios/policy-inproc.js';
+import { policyRpc } from './scenarios/policy-rpc.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -12,6 +14,9 @@ const log = (line: string) => console.log(`  ${line}`);
 const scenarios: Record<string, () => Promise<Record<string, unknown>>> = {
   'e2e-noop': () => e2eNoop({ jobs: quick ? 3000 : 20_000, window: 500, concurrency: 50, log }),
   'policy-inproc': () => policyInproc({ iterations: quick ? 50_000 : 200_000, log }),
+  'gateway-http': () => gatewayHttp({ durationSec: quick ? 5 : 15, connections: 50, log }),
+  'policy-rpc': () =>
+    policyRpc({ calls: quick ? 10_000 : 50_000, concurrency: 32, latencyCalls: quick ? 5_000 : 20_000, log }),
 };
 
 const results = new URL('../results/', import.meta.url);
