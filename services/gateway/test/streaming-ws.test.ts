@@ -53,7 +53,11 @@ describe('WebSocket /ws/v1 (Phoenix Channels v2)', () => {
       const live = jobEvents(client.frames, jobId);
       const transitions = live.filter((e) => e.kind === 'transition');
       expect(transitions.map((e) => e.state)).toEqual(['PENDING', 'SCHEDULED', 'DISPATCHED', 'RUNNING', 'SUCCEEDED']);
-      expect(transitions.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
+      // seq is the job row's version: strictly increasing, with gaps when the row changed without a transition
+      // (e.g. a wait for a worker's first heartbeat under load).
+      const seqs = transitions.map((e) => e.seq);
+      expect(seqs[0]).toBe(1);
+      expect(seqs.every((n, i) => i === 0 || n > seqs[i - 1]!)).toBe(true);
       expect(live.some((e) => e.kind === 'progress')).toBe(true);
       expect(live.every((e) => e.replayed === false && e.cursor === `${jobId}:${e.seq}`)).toBe(true);
       // Frames carry the channel's join_ref and no ref.

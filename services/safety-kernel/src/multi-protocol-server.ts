@@ -121,7 +121,9 @@ export async function startMultiProtocolServer(options: MultiProtocolServerOptio
     });
   };
 
-  const server = net.createServer((socket) => {
+  // noDelay: the http servers set it only on sockets they accept themselves; without it Nagle's algorithm holds
+  // small responses back until the peer's delayed ACK (~40 ms), which shows up as a fat latency tail.
+  const server = net.createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     // Resets and half-sent requests are the client's problem; an unhandled socket error would crash the process.
