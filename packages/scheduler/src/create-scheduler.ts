@@ -28,7 +28,9 @@ import {
   type RoutingTable,
   resultOutcome,
   selectWorker,
+  servesRoute,
   toWireStatus,
+  type WorkerInfo,
   type WorkerRegistry,
 } from '@capstan/jobs';
 import {
@@ -57,10 +59,12 @@ import { type JobRecord, toSnapshot } from './job-record.js';
 import { createJobRepository, type JobRepository } from './job-repository.js';
 import { createKeyedMutex } from './keyed-mutex.js';
 import {
+  activeLimitAt,
   type ChangeBuilder,
   change,
   deadlineFrom,
   dueAction,
+  holdsDispatchLease,
   type JobChange,
   type JobLimits,
   nextActionAt,
@@ -114,6 +118,13 @@ export interface SchedulerTimings {
    * replica releases the next one at once; this covers slots freed on other replicas. @default 1000
    */
   tenantConcurrencyPollMs?: number;
+  /**
+   * How long a replica needs after it starts to have heard every live worker (CAP workers beat every 0.5–5 s; the
+   * worker registry waits 15 s for a worker whose interval it does not know yet). Until then an unknown worker is
+   * not a dead one: the leader doesn't re-dispatch jobs held by workers it hasn't heard, and a dispatch made before
+   * the replica started isn't declared lost for want of a busy worker in its pool. @default 15000
+   */
+  workerDiscoveryMs?: number;
   /** Backoff between attempts after FAILED_RETRYABLE; @default base 500 ms, max 30 s, half jitter */
   retryBackoff?: { baseMs?: number; maxMs?: number; jitter?: number };
 }
@@ -226,6 +237,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     approvalPollMs: 2000,
     approvalPollMaxMs: 60_000,
     tenantConcurrencyPollMs: 1000,
+    workerDiscoveryMs: 15_000,
     ...opts.timings,
     retryBackoff: { baseMs: 500, maxMs: 30_000, jitter: 0.5, ...opts.timings?.retryBackoff },
   };
@@ -834,6 +846,53 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       r,
     );
 
+  // ---------- dispatch leases of unclaimed queue-group jobs ----------
+  /**
+   * Live workers of the job's pool that report active jobs. Nobody knows which member of a queue group took an
+   * unclaimed dispatch (CAP SDK workers publish neither progress nor RUNNING): while one of them is busy, it may be
+   * running the job, so the job's dispatch lease is renewed instead of the job being run a second time.
+   */
+  const busyPoolWorkers = (r: JobRecord, now: number): WorkerInfo[] => {
+    const route = routing().route(r.topic);
+    return workers.live(now).filter((w) => w.activeJobs > 0 && servesRoute(w, route));
+  };
+
+  /** Past its first dispatch timeout, an unclaimed job's lease lives only on its pool's reported activity. */
+  const leaseRenewedByPool = (r: JobRecord, now: number) =>
+    now >= (r.dispatchedAt ?? r.updatedAt) + limitsOf(r).dispatchTimeoutMs;
+
+  /**
+   * True while this replica may not have heard every worker yet and the job was dispatched before it started: an
+   * empty or partial registry then proves nothing about where the job is.
+   */
+  const beforeDiscovery = (r: JobRecord, now: number) =>
+    now - startedAt < t.workerDiscoveryMs && (r.dispatchedAt ?? r.updatedAt) < startedAt;
+
+  /**
+   * Busy workers of the job's pool stopped heartbeating. A job kept alive only by its pool's activity is lost now —
+   * not a dispatch timeout later — unless another live worker of the pool still reports work.
+   */
+  const poolLeaseLost = (r: JobRecord, gone: readonly WorkerInfo[]) =>
+    withJob(
+      r.jobId,
+      (cur, now) => {
+        if (!holdsDispatchLease(cur) || cur.leaseEpoch !== r.leaseEpoch || !leaseRenewedByPool(cur, now))
+          return undefined;
+        if (busyPoolWorkers(cur, now).length > 0 || beforeDiscovery(cur, now)) return undefined;
+        const ids = gone.map((w) => w.workerId).join(', ');
+        metrics.leaseExpiries.inc({ reason: 'lease_expired' });
+        logger.warn(
+          { job_id: cur.jobId, attempt: cur.attempt, workers: ids },
+          'busy workers of an unclaimed dispatch stopped heartbeating and no other worker of its pool reports work; re-dispatching',
+        );
+        return retryOrFail(change(cur, now), now, 'lease_expired', {
+          errorCode: capErrorString('WORKER_UNAVAILABLE'),
+          errorMessage: `worker ${ids} of pool ${routing().route(cur.topic).pool} stopped heartbeating while busy and no other worker of the pool reports work`,
+        }).build();
+      },
+      r,
+    ).catch((err) => logger.error({ err, job_id: r.jobId }, 'could not re-dispatch a job whose pool went silent'));
+
   const cancelToWorker = (r: JobRecord, reason: string) => {
     if (!(r.directDispatch && r.workerId)) return;
     bus.publish(
@@ -892,12 +951,31 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
                 errorMessage: cur.errorMessage || 'cancelled; the worker did not confirm in time',
               })
               .build();
-          case 'dispatch_timeout':
+          case 'dispatch_timeout': {
+            const holders = busyPoolWorkers(cur, now);
+            if (holders.length > 0) {
+              // Renewing is one row write per dispatch timeout, and only for jobs that outlive it; the deadline and
+              // the running timeout still end the job (dueAction checks them first).
+              metrics.leaseRenewals.inc();
+              logger.debug(
+                { job_id: cur.jobId, attempt: cur.attempt, busy_workers: holders.map((w) => w.workerId) },
+                'unclaimed dispatch: a worker of its pool reports active jobs; lease renewed',
+              );
+              const b = change(cur, now);
+              return b.set({ nextActionAt: nextActionAt(b.record, limitsOf(b.record)) }).build();
+            }
+            if (beforeDiscovery(cur, now)) {
+              // Look again once every worker has had time to beat (in memory only: no write, no event).
+              const at = Math.min(startedAt + t.workerDiscoveryMs, activeLimitAt(cur, limitsOf(cur)));
+              remember({ ...cur, nextActionAt: at });
+              return undefined;
+            }
             metrics.leaseExpiries.inc({ reason: 'dispatch_lost' });
             return retryOrFail(change(cur, now), now, 'dispatch_lost', {
               errorCode: capErrorString('WORKER_UNAVAILABLE'),
               errorMessage: 'no worker picked the job up in time',
             }).build();
+          }
           case 'resume': {
             if (cur.state === 'PENDING') return applyDecision(change(cur, now), await checkPolicy(cur), now).build();
             if (cur.state === 'APPROVAL_REQUIRED') return applyApproval(cur, now);
@@ -970,16 +1048,21 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
         case 'invalid':
           refusal = new PacketRejectedError('INVALID_INPUT', outcome.reason);
           return undefined;
-        case 'running':
-          return cur.state === 'DISPATCHED'
-            ? base.to('RUNNING', 'started', { workerId, startedAt: now }).set({ nextActionAt: null }).build()
-            : undefined;
+        case 'running': {
+          if (cur.state !== 'DISPATCHED') return undefined;
+          // The deadline and the running timeout keep applying to a job a worker reported RUNNING as a result.
+          base.to('RUNNING', 'started', { workerId, startedAt: now });
+          return base.set({ nextActionAt: nextActionAt(base.record, limitsOf(base.record)) }).build();
+        }
         case 'retryable':
           return retryOrFail(base, now, 'failed_retryable', {
             ...patch,
             errorCode: res.errorCode || capErrorString('WORKER_UNAVAILABLE'),
           }).build();
         case 'terminal': {
+          // Workers confirming a cancel often send no message: keep the reason the cancel recorded.
+          if (outcome.state === 'CANCELLED' && cur.cancelRequested && !res.errorMessage)
+            patch.errorMessage = cur.errorMessage;
           base.to(outcome.state, outcome.fatal ? 'failed_fatal' : `worker_${outcome.state.toLowerCase()}`, patch);
           if (outcome.state === 'SUCCEEDED' && cur.workflowId && !cur.compensationOf) {
             const comp = compensationRequest(cur);
@@ -1172,13 +1255,30 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   };
 
   // ---------- timers: sweep (every replica) and reconcile (leader) ----------
+  /** Workers missed their heartbeats: the jobs they held, and the unclaimed ones their activity kept, are lost. */
+  const onWorkersGone = (gone: readonly WorkerInfo[], now: number) => {
+    const ids = new Set<string>();
+    for (const w of gone) {
+      logger.warn({ worker_id: w.workerId, active_jobs: w.activeJobs }, 'worker missed its heartbeats');
+      ids.add(w.workerId);
+    }
+    const busyGone = gone.filter((w) => w.activeJobs > 0);
+    for (const r of cache.values()) {
+      if (!ACTIVE.has(r.state)) continue;
+      if (r.workerId !== '') {
+        if (ids.has(r.workerId)) void leaseLost(r, 'lease_expired');
+      } else if (busyGone.length > 0 && holdsDispatchLease(r) && leaseRenewedByPool(r, now)) {
+        const route = routing().route(r.topic);
+        const pool = busyGone.filter((w) => servesRoute(w, route));
+        if (pool.length > 0) void poolLeaseLost(r, pool);
+      }
+    }
+  };
+
   const sweep = () => {
     const now = Date.now();
-    for (const gone of workers.expire(now)) {
-      logger.warn({ worker_id: gone.workerId }, 'worker missed its heartbeats');
-      for (const r of cache.values())
-        if (ACTIVE.has(r.state) && r.workerId === gone.workerId) void leaseLost(r, 'lease_expired');
-    }
+    const gone = workers.expire(now);
+    if (gone.length > 0) onWorkersGone(gone, now);
     metrics.workers.set(workers.size());
     for (const r of cache.values()) {
       if (r.nextActionAt === null || r.nextActionAt > now) continue;
@@ -1196,7 +1296,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       if (!cached || cached.version < r.version) remember(r);
     }
     // Until every live worker has had time to beat, an unknown worker is not a dead one.
-    if (now - startedAt > 15_000) {
+    if (now - startedAt > t.workerDiscoveryMs) {
       const held = await repo.findHeldByGoneWorkers(
         workers.live(now).map((w) => w.workerId),
         500,

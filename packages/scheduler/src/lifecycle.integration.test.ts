@@ -160,6 +160,19 @@ describe('scheduler ↔ a raw CAP worker (wire contract only)', () => {
     expect(await stack.dlqOf(req.jobId)).toMatchObject({ reason: 'running_timeout' });
   });
 
+  it('regression: a job a worker reported RUNNING as a JobResult escaped the running timeout', async () => {
+    const tp = topic();
+    await stack.scheduler({ routing: { topics: { [tp]: { runningTimeoutMs: 800 } } } });
+    const w = await stack.worker(tp);
+    const req = await stack.submit(tp, { hang: true });
+    await stack.waitFor(req.jobId, (s) => s === 'DISPATCHED');
+    w.sendResult(req.jobId, JobStatus.RUNNING);
+    await stack.waitFor(req.jobId, (s, row) => s === 'RUNNING' && row['worker_id'] === w.workerId);
+    const row = await stack.terminal(req.jobId, 5000);
+    expect(row['state']).toBe('TIMEOUT');
+    expect(await stack.dlqOf(req.jobId)).toMatchObject({ reason: 'running_timeout' });
+  });
+
   it('refuses a stale result from a fenced (zombie) worker after its lease expired', async () => {
     const tp = topic();
     // The paused worker stays in the queue group; a short dispatch timeout re-dispatches what lands on it.

@@ -161,32 +161,56 @@ export interface JobLimits {
 export type DueAction = 'deadline' | 'cancel_grace' | 'running_timeout' | 'dispatch_timeout' | 'resume' | null;
 
 /**
+ * True while the job holds a **dispatch lease**: a queue-group dispatch (not direct) that no worker has claimed yet —
+ * no progress, no result, so nobody knows which member of the queue group took it — and that is not being cancelled
+ * (a job being cancelled ends CANCELLED at the cancel grace; it is never dispatched again).
+ */
+export function holdsDispatchLease(r: JobRecord): boolean {
+  return r.state === 'DISPATCHED' && !r.directDispatch && r.workerId === '' && !r.cancelRequested;
+}
+
+/**
+ * When a dispatch lease ends: `dispatchTimeoutMs` after the job's last write, which is the dispatch itself or the
+ * latest renewal (the scheduler renews the lease by re-writing the row while a worker of the pool reports active
+ * jobs; see docs/scheduler.md). Nothing else writes an unclaimed, not-cancelled DISPATCHED job.
+ */
+export function dispatchLeaseExpiry(r: JobRecord, limits: JobLimits): number {
+  return r.updatedAt + limits.dispatchTimeoutMs;
+}
+
+/**
+ * The earliest limit of a DISPATCHED/RUNNING job other than its dispatch lease: the deadline, the cancel grace and
+ * the running timeout (counted from the first dispatch or from RUNNING, never from a lease renewal).
+ */
+export function activeLimitAt(r: JobRecord, limits: JobLimits): number {
+  const startedAt = r.startedAt ?? r.dispatchedAt ?? r.updatedAt;
+  let at = startedAt + limits.runningTimeoutMs;
+  if (r.deadlineAt !== null) at = Math.min(at, r.deadlineAt);
+  if (r.cancelRequested) at = Math.min(at, r.updatedAt + limits.cancelGraceMs);
+  return at;
+}
+
+/**
  * When the job needs attention next (the `next_action_at` column). `waitUntil` is when a waiting job (PENDING,
  * SCHEDULED, RETRYING, APPROVAL_REQUIRED) should be tried again.
  */
 export function nextActionAt(r: JobRecord, limits: JobLimits, waitUntil?: number | null): number | null {
   if (isTerminal(r.state)) return null;
+  if (r.state === 'DISPATCHED' || r.state === 'RUNNING') {
+    const limit = activeLimitAt(r, limits);
+    return holdsDispatchLease(r) ? Math.min(limit, dispatchLeaseExpiry(r, limits)) : limit;
+  }
   const candidates: number[] = [];
   if (r.deadlineAt !== null) candidates.push(r.deadlineAt);
-  switch (r.state) {
-    case 'DISPATCHED':
-    case 'RUNNING': {
-      if (r.cancelRequested) candidates.push(r.updatedAt + limits.cancelGraceMs);
-      const startedAt = r.startedAt ?? r.dispatchedAt ?? r.updatedAt;
-      candidates.push(startedAt + limits.runningTimeoutMs);
-      // Only a queue-group dispatch whose worker never showed itself can be "lost".
-      if (r.state === 'DISPATCHED' && !r.directDispatch && r.workerId === '')
-        candidates.push((r.dispatchedAt ?? r.updatedAt) + limits.dispatchTimeoutMs);
-      break;
-    }
-    default:
-      if (waitUntil !== undefined && waitUntil !== null) candidates.push(waitUntil);
-      else if (r.nextActionAt !== null) candidates.push(r.nextActionAt);
-  }
+  if (waitUntil !== undefined && waitUntil !== null) candidates.push(waitUntil);
+  else if (r.nextActionAt !== null) candidates.push(r.nextActionAt);
   return candidates.length === 0 ? null : Math.min(...candidates);
 }
 
-/** Which limit, if any, has been reached at `now`. */
+/**
+ * Which limit, if any, has been reached at `now`. The deadline, the cancel grace and the running timeout come before
+ * the dispatch lease, so a renewed lease never outlives them.
+ */
 export function dueAction(r: JobRecord, limits: JobLimits, now: number): DueAction {
   if (isTerminal(r.state)) return null;
   if (r.deadlineAt !== null && now >= r.deadlineAt) return 'deadline';
@@ -194,14 +218,7 @@ export function dueAction(r: JobRecord, limits: JobLimits, now: number): DueActi
     if (r.cancelRequested && now >= r.updatedAt + limits.cancelGraceMs) return 'cancel_grace';
     const startedAt = r.startedAt ?? r.dispatchedAt ?? r.updatedAt;
     if (now >= startedAt + limits.runningTimeoutMs) return 'running_timeout';
-    if (
-      r.state === 'DISPATCHED' &&
-      !r.directDispatch &&
-      r.workerId === '' &&
-      now >= (r.dispatchedAt ?? r.updatedAt) + limits.dispatchTimeoutMs
-    ) {
-      return 'dispatch_timeout';
-    }
+    if (holdsDispatchLease(r) && now >= dispatchLeaseExpiry(r, limits)) return 'dispatch_timeout';
     return null;
   }
   return r.nextActionAt !== null && now >= r.nextActionAt ? 'resume' : null;

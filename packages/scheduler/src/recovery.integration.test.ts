@@ -69,6 +69,43 @@ describe('cancellation', () => {
     expect((await stack.eventsOf(req.jobId)).at(-1)?.reason).toBe('cancel_forced');
   });
 
+  it('keeps the recorded cancel reason when the worker confirms CANCELLED without a message', async () => {
+    await stack.scheduler();
+    const silent = topic();
+    const talkative = topic();
+    const silentWorker = await stack.worker(silent, { confirmCancels: { errorMessage: '' } });
+    const talkativeWorker = await stack.worker(talkative, {
+      confirmCancels: { errorMessage: 'stopped by the worker' },
+    });
+    const a = await stack.submit(silent, { sleepMs: 10_000 });
+    const b = await stack.submit(talkative, { sleepMs: 10_000 });
+    for (const [w, jobId] of [
+      [silentWorker, a.jobId],
+      [talkativeWorker, b.jobId],
+    ] as const) {
+      while (!w.received.some((r) => r.jobId === jobId)) await sleep(20);
+    }
+    await sleep(100); // the workers have read their input and are running the jobs
+    for (const jobId of [a.jobId, b.jobId]) {
+      stack.client.publish(
+        Subjects.jobCancel,
+        stack.client.packet({
+          case: 'jobCancel',
+          value: create(JobCancelSchema, { jobId, reason: 'user pressed stop', requestedBy: 'alice' }),
+        }),
+      );
+    }
+    const rowA = await stack.terminal(a.jobId);
+    expect(rowA['state']).toBe('CANCELLED');
+    expect(rowA['error_message']).toBe('user pressed stop');
+    expect((await stack.eventsOf(a.jobId)).at(-1)?.reason).toBe('worker_cancelled');
+    // A worker that says why keeps its word.
+    const rowB = await stack.terminal(b.jobId);
+    expect(rowB['state']).toBe('CANCELLED');
+    expect(rowB['error_message']).toBe('stopped by the worker');
+    expect((await stack.eventsOf(b.jobId)).at(-1)?.reason).toBe('worker_cancelled');
+  });
+
   it('a cancel racing completion ends in exactly one terminal state', async () => {
     await stack.scheduler({ timings: { cancelGraceMs: 200 } });
     const tp = topic();

@@ -7,6 +7,7 @@ export const SchedulerMetricNames = {
   dispatchLatency: 'capstan_dispatch_latency_seconds',
   queueWait: 'capstan_queue_wait_seconds',
   leaseExpiries: 'capstan_lease_expiries_total',
+  leaseRenewals: 'capstan_dispatch_lease_renewals_total',
   retries: 'capstan_job_retries_total',
   dlq: 'capstan_dlq_total',
   staleResults: 'capstan_stale_results_total',
@@ -52,6 +53,11 @@ export function createSchedulerMetrics(registry: Registry) {
       name: SchedulerMetricNames.leaseExpiries,
       help: 'Dispatches whose worker went silent or that were lost',
       labelNames: ['reason'],
+      registers,
+    }),
+    leaseRenewals: new Counter({
+      name: SchedulerMetricNames.leaseRenewals,
+      help: 'Unclaimed queue-group dispatches kept (lease renewed) because a live worker of their pool reported active jobs',
       registers,
     }),
     retries: new Counter({

@@ -22,7 +22,8 @@ export interface RawJobInput {
  * A CAP worker written only against the wire contract — raw NATS, the generated protobuf types and Redis — like a
  * worker built with an official CAP SDK: it listens on the topic subject in a queue group named after it, reads
  * `redis://ctx:<job_id>`, writes `res:<job_id>`, publishes JobResult on sys.job.result, heartbeats on sys.heartbeat.
- * It knows nothing of Capstan (no lease header echo, no direct dispatch).
+ * It knows nothing of Capstan (no lease header echo, no direct dispatch). Like the official Python SDK it publishes
+ * no progress unless a job asks for it, and reports its running jobs in each heartbeat's `active_jobs`.
  */
 export async function startRawCapWorker(opts: {
   natsUrl: string;
@@ -32,6 +33,11 @@ export async function startRawCapWorker(opts: {
   heartbeatMs?: number;
   maxParallel?: number;
   pool?: string;
+  /**
+   * Listen on sys.job.cancel and stop a running job with a CANCELLED result carrying this `error_message` ('' like
+   * SDKs that send none). @default cancels are ignored (like the official Python SDK)
+   */
+  confirmCancels?: { errorMessage: string };
 }) {
   const nc: NatsConnection = await connect({ servers: opts.natsUrl, name: opts.workerId });
   const redis = new Redis(opts.redisUrl);
@@ -40,7 +46,10 @@ export async function startRawCapWorker(opts: {
   const requests: JobRequest[] = [];
   let active = 0;
   let paused = false;
+  let stopped = false;
   let heartbeating = true;
+  // Running jobs that a cancel can stop early (their sleep resolves at once).
+  const cancellable = new Map<string, () => void>();
   const send = (subject: string, payload: Parameters<typeof create<typeof BusPacketSchema>>[1]) =>
     nc.publish(
       subject,
@@ -97,9 +106,36 @@ export async function startRawCapWorker(opts: {
             },
           });
         }
-        if (input.sleepMs) await new Promise((r) => setTimeout(r, input.sleepMs));
+        let cancelled = false;
+        if (input.sleepMs) {
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, input.sleepMs);
+            cancellable.set(req.jobId, () => {
+              cancelled = true;
+              clearTimeout(timer);
+              resolve();
+            });
+          });
+          cancellable.delete(req.jobId);
+        }
         active--;
-        if (paused) return; // SIGSTOP-like: woke up after being fenced; tests resume it explicitly
+        // SIGSTOP-like: woke up after being fenced (tests resume it explicitly); or stopped (its connection is gone).
+        if (paused || stopped) return;
+        if (cancelled) {
+          send('sys.job.result', {
+            traceId: packet.traceId,
+            payload: {
+              case: 'jobResult',
+              value: create(JobResultSchema, {
+                jobId: req.jobId,
+                status: JobStatus.CANCELLED,
+                workerId: opts.workerId,
+                errorMessage: opts.confirmCancels?.errorMessage ?? '',
+              }),
+            },
+          });
+          return;
+        }
         const attempt = Number(req.env['CAPSTAN_ATTEMPT'] ?? '1');
         const failing = input.fail && (!input.failAttempts || input.failAttempts.includes(attempt));
         if (failing) {
@@ -141,6 +177,15 @@ export async function startRawCapWorker(opts: {
       })();
     },
   });
+  // Cancels are broadcast to every worker; only the one running the job acts on it.
+  const cancelSub = opts.confirmCancels
+    ? nc.subscribe('sys.job.cancel', {
+        callback: (_err, msg) => {
+          const packet = fromBinary(BusPacketSchema, msg.data);
+          if (packet.payload.case === 'jobCancel') cancellable.get(packet.payload.value.jobId)?.();
+        },
+      })
+    : undefined;
   await nc.flush();
   return {
     workerId: opts.workerId,
@@ -150,6 +195,11 @@ export async function startRawCapWorker(opts: {
     /** Stop heartbeats (the scheduler will consider the worker gone) but keep the connection. */
     stopHeartbeats() {
       heartbeating = false;
+    },
+    /** Heartbeat again (at once, then on the interval) after {@link stopHeartbeats}. */
+    resumeHeartbeats() {
+      heartbeating = true;
+      beat();
     },
     /** Stop taking and answering jobs (like SIGSTOP), and heartbeats. */
     pause() {
@@ -166,8 +216,11 @@ export async function startRawCapWorker(opts: {
       });
     },
     async stop() {
+      if (stopped) return;
+      stopped = true;
       clearInterval(timer);
       sub.unsubscribe();
+      cancelSub?.unsubscribe();
       await nc.close();
       redis.disconnect();
     },

@@ -34,27 +34,35 @@ export async function startStack() {
     async scheduler(opts: Partial<SchedulerOptions> = {}, name = uniqueName('sched')) {
       const bus = await createBus({ servers: nats.url, senderId: name });
       buses.push(bus);
+      // Timings given by a test are merged into the fast test timings, not put in their place.
+      const { timings, ...rest } = opts;
       const s = await createScheduler({
         ...(process.env['SCHED_LOG']
           ? { logger: (await import('pino')).pino({ level: process.env['SCHED_LOG'] }) }
           : {}),
         bus,
         db: store.db,
+        ...rest,
         timings: {
           sweepIntervalMs: 50,
           reconcileIntervalMs: 200,
           overdueGraceMs: 300,
           retryBackoff: { baseMs: 50, maxMs: 200 },
-          ...opts.timings,
+          ...timings,
         },
-        ...opts,
       });
       schedulers.push(s);
       return s;
     },
     async worker(
       topic: string,
-      o: { workerId?: string; heartbeatMs?: number; maxParallel?: number; pool?: string } = {},
+      o: {
+        workerId?: string;
+        heartbeatMs?: number;
+        maxParallel?: number;
+        pool?: string;
+        confirmCancels?: { errorMessage: string };
+      } = {},
     ) {
       const w = await startRawCapWorker({
         natsUrl: nats.url,
