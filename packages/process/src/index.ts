@@ -1,1 +1,2 @@
 export * from './managed-process.js';
+export * from './run-service-main.js';
