@@ -3,6 +3,9 @@
 #
 #   docker build -t capstan .
 #   docker run --rm capstan version
+#   docker run --rm -e CAPSTAN_DATABASE_URL=… -e CAPSTAN_NATS_URL=… -e CAPSTAN_REDIS_URL=… -p 4001:4001 capstan gateway
+#   docker run --rm -e … -e CAPSTAN_POLICY_FILE=/etc/capstan/policy.yaml \
+#     -v "$PWD/policy.yaml:/etc/capstan/policy.yaml:ro" -p 50051:50051 capstan safety-kernel
 
 ARG NODE_IMAGE=node:22-bookworm-slim
 ARG PNPM_VERSION=12
@@ -38,6 +41,10 @@ RUN mkdir -p /var/lib/capstan && chown node:node /var/lib/capstan \
  && ln -s /app/services/cli/dist/main.js /usr/local/bin/capstan
 USER node
 VOLUME ["/var/lib/capstan"]
+# gateway (REST/WebSocket/SSE), safety kernel (Connect/gRPC/gRPC-Web), scheduler metrics: the DEFAULT_PORTS of
+# packages/config/src/defaults.ts, which the services listen on unless CAPSTAN_*_PORT says otherwise.
+EXPOSE 4001 50051 9090
 ENTRYPOINT ["node", "/app/services/cli/dist/main.js"]
-# All registered services in one process, against the NATS/Redis/Postgres given by the environment.
+# All registered services in one process, against the NATS/Redis/Postgres given by the environment; one service
+# replica instead: `gateway`, `safety-kernel` or `scheduler` (see docker-compose.yml).
 CMD ["dev", "--no-infra"]

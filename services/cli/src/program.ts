@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { cliVersion } from './cli-version.js';
 import { registerApprovalsCommand } from './commands/approvals.js';
 import { registerDevCommand } from './commands/dev.js';
+import { registerGatewayCommand } from './commands/gateway.js';
 import { registerMigrateCommand } from './commands/migrate.js';
 import { registerPolicyCommand } from './commands/policy.js';
 import { registerSafetyKernelCommand } from './commands/safety-kernel.js';
@@ -21,6 +22,7 @@ export function createProgram(): Command {
   registerSubmitCommand(program);
   registerSchedulerCommand(program);
   registerSafetyKernelCommand(program);
+  registerGatewayCommand(program);
   registerPolicyCommand(program);
   registerApprovalsCommand(program);
   return program;

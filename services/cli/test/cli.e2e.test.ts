@@ -18,7 +18,7 @@ describe('capstan', () => {
   it('lists its commands in --help', async () => {
     const result = await runCli(['--help'], { cwd: tmpdir() });
     expect(result.code).toBe(0);
-    for (const command of ['dev', 'migrate', 'version', 'policy', 'approvals', 'safety-kernel', 'scheduler'])
+    for (const command of ['dev', 'migrate', 'version', 'policy', 'approvals', 'safety-kernel', 'scheduler', 'gateway'])
       expect(result.stdout).toMatch(new RegExp(`^ {2}${command}\\b`, 'm'));
   });
 

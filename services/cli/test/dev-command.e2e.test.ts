@@ -4,9 +4,8 @@ import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type CliProcess, cliEnv, runCli, spawnCli, waitFor } from './spawn-cli.js';
+import { type CliProcess, cliEnv, runCli, spawnCli, waitForReady } from './spawn-cli.js';
 
-const READY = /^CAPSTAN_READY (\{.*\})$/m;
 const dirs: string[] = [];
 const started: CliProcess[] = [];
 
@@ -36,14 +35,7 @@ interface ReadyInfo {
 async function startDevCli(cwd: string): Promise<{ cli: CliProcess; info: ReadyInfo }> {
   const cli = spawnCli(['dev'], { cwd });
   started.push(cli);
-  await waitFor(
-    () => READY.test(cli.stdout()) || cli.child.exitCode !== null,
-    60_000,
-    () => `no CAPSTAN_READY line; stderr:\n${cli.stderr()}`,
-  );
-  const match = READY.exec(cli.stdout());
-  if (!match) throw new Error(`capstan dev exited with ${cli.child.exitCode}; stderr:\n${cli.stderr()}`);
-  return { cli, info: JSON.parse(match[1]!) as ReadyInfo };
+  return { cli, info: await waitForReady<ReadyInfo>(cli) };
 }
 
 /** Running = exists and is not a zombie (orphans are reaped by init, which can take seconds). */
@@ -102,7 +94,7 @@ describe('capstan dev', { timeout: 120_000 }, () => {
     expect(info.pid).toBe(cli.child.pid);
     expect(info.dataDir).toBe(join(cwd, '.capstan'));
     expect(info.database).toBe(`pglite://${join(cwd, '.capstan', 'pglite')}`);
-    expect(Object.keys(info.services)).toEqual(['safety-kernel', 'scheduler', 'echo-worker']);
+    expect(Object.keys(info.services)).toEqual(['safety-kernel', 'scheduler', 'gateway', 'echo-worker']);
     expect(info.services['safety-kernel']?.['url']).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(info.services['scheduler']?.['metrics']).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
     expect(info.services['echo-worker']).toEqual({ topic: 'job.echo' });

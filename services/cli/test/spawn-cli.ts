@@ -8,7 +8,7 @@ const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).
 
 /**
  * The environment for a CLI under test: the runner's, minus every setting that would point `capstan` at the
- * runner's servers or config, plus free ports for the dev servers (tests never use default ports).
+ * runner's servers or config, plus free ports for the dev servers and the gateway (tests never use default ports).
  */
 export function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
@@ -17,7 +17,7 @@ export function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
       delete env[key];
     }
   }
-  return { ...env, CAPSTAN_DEV_NATS_PORT: '0', CAPSTAN_DEV_REDIS_PORT: '0', ...extra };
+  return { ...env, CAPSTAN_DEV_NATS_PORT: '0', CAPSTAN_DEV_REDIS_PORT: '0', CAPSTAN_GATEWAY_PORT: '0', ...extra };
 }
 
 /** A running `capstan` process with its output collected. */
@@ -70,4 +70,22 @@ export async function waitFor(predicate: () => boolean, timeoutMs: number, descr
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${describe()}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** The line `capstan dev` prints on stdout once everything is up. */
+const READY_LINE = /^CAPSTAN_READY (\{.*\})$/m;
+
+/**
+ * Waits for the `CAPSTAN_READY {json}` line of a `capstan dev` under test and returns its JSON; throws with the
+ * process's stderr when it exits (or stays silent) instead.
+ */
+export async function waitForReady<T>(cli: CliProcess, timeoutMs = 60_000): Promise<T> {
+  await waitFor(
+    () => READY_LINE.test(cli.stdout()) || cli.child.exitCode !== null,
+    timeoutMs,
+    () => `no CAPSTAN_READY line; stderr:\n${cli.stderr()}`,
+  );
+  const match = READY_LINE.exec(cli.stdout());
+  if (!match) throw new Error(`capstan dev exited with ${cli.child.exitCode}; stderr:\n${cli.stderr()}`);
+  return JSON.parse(match[1]!) as T;
 }

@@ -28,11 +28,14 @@ export interface DevInfo {
   dataDir: string;
 }
 
-/** Writes `dev.json` atomically (write + rename) so a reader never sees half a file. */
+/**
+ * Writes `dev.json` atomically (write + rename) so a reader never sees half a file; owner-only (0600), since it
+ * carries the gateway's demo API key.
+ */
 export function writeDevInfo(dataDir: string, info: DevInfo): void {
   const path = join(dataDir, DEV_INFO_FILE);
   const temp = `${path}.${process.pid}.tmp`;
-  writeFileSync(temp, `${JSON.stringify(info, null, 2)}\n`);
+  writeFileSync(temp, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
   renameSync(temp, path);
 }
 

@@ -7,8 +7,8 @@ import { DEV_POLICY_FILE } from './dev-policy.js';
 import { ECHO_TOPIC } from './echo-worker-dev-service.js';
 
 const bundle = loadBundle(readFileSync(DEV_POLICY_FILE, 'utf8'), { file: DEV_POLICY_FILE });
-const decide = async (topic: string) =>
-  (await evaluate(bundle, create(PolicyCheckRequestSchema, { topic, tenant: 'default' }), { dryRun: true })).decision;
+const decide = async (topic: string, tenant = 'default') =>
+  (await evaluate(bundle, create(PolicyCheckRequestSchema, { topic, tenant }), { dryRun: true })).decision;
 
 describe('the capstan dev policy bundle', () => {
   it('passes its embedded tests', async () => {
@@ -23,5 +23,12 @@ describe('the capstan dev policy bundle', () => {
     expect(await decide('job.shell.x')).toBe(DecisionType.DENY);
     expect(await decide('job.deploy.prod')).toBe(DecisionType.REQUIRE_HUMAN);
     expect(await decide('job.anything.else')).toBe(DecisionType.DENY);
+  });
+
+  it('decides gateway jobs, whose tenant is the organization id, like any other tenant’s', async () => {
+    const organization = 'org_0123456789abcdef0123456789abcdef';
+    expect(await decide(ECHO_TOPIC, organization)).toBe(DecisionType.ALLOW);
+    expect(await decide('job.shell.x', organization)).toBe(DecisionType.DENY);
+    expect(await decide('job.anything.else', organization)).toBe(DecisionType.DENY);
   });
 });

@@ -2,6 +2,7 @@ import { ConfigError, loadConfig } from '@capstan/config';
 import { createLogger } from '@capstan/log';
 import { StoreError } from '@capstan/store';
 import type { ExpectedErrorClass } from '../report-error.js';
+import { DemoTenantError } from './demo-tenant.js';
 import { devConfigSpec } from './dev-config.js';
 import { formatReadyLine } from './dev-info.js';
 import { MissingExecutableError } from './find-executable.js';
@@ -19,6 +20,7 @@ export const EXPECTED_DEV_ERRORS: readonly ExpectedErrorClass[] = [
   PortInUseError,
   PortWaitError,
   DevAlreadyRunningError,
+  DemoTenantError,
 ];
 
 /** Options of `capstan dev`. */

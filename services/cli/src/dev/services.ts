@@ -1,6 +1,7 @@
 import type { CapstanLogger, LogLevel } from '@capstan/log';
 import type { DevDatabase } from '../database.js';
 import { echoWorkerDevService } from './echo-worker-dev-service.js';
+import { gatewayDevService } from './gateway-dev-service.js';
 import { safetyKernelDevService } from './safety-kernel-dev-service.js';
 import { schedulerDevService } from './scheduler-dev-service.js';
 
@@ -39,7 +40,10 @@ export interface DevContext {
 
 /** A started service. */
 export interface RunningDevService {
-  /** URLs it serves, by name (e.g. `{ http: 'http://127.0.0.1:4001' }`); merged into `CAPSTAN_READY`. */
+  /**
+   * URLs it serves, by name (e.g. `{ url: 'http://127.0.0.1:4001' }`), and other facts a developer needs to use
+   * it (the echo pool's topic, the gateway's demo API key); shown under its name in `CAPSTAN_READY`.
+   */
   urls: Readonly<Record<string, string>>;
   /** Stops it gracefully (drain, close listeners). Called once, in reverse start order. */
   stop(): Promise<void>;
@@ -54,8 +58,13 @@ export interface DevService {
 }
 
 /**
- * The services `capstan dev` starts, in order, after NATS, Redis and the database are up. Each service adds
- * itself here (the gateway joins when it exists). The safety kernel comes before the scheduler, which checks
- * every job with it.
+ * The services `capstan dev` starts, in order, after NATS, Redis and the database are up (and stops in reverse).
+ * The safety kernel comes before the scheduler, which checks every job with it; the gateway comes after the
+ * scheduler, so the first REST submit finds it running, and stops before it, draining its requests first.
  */
-export const devServices: readonly DevService[] = [safetyKernelDevService, schedulerDevService, echoWorkerDevService];
+export const devServices: readonly DevService[] = [
+  safetyKernelDevService,
+  schedulerDevService,
+  gatewayDevService,
+  echoWorkerDevService,
+];

@@ -8,7 +8,7 @@ import { createPointerStore } from '@capstan/pointers';
 import { redactDatabaseUrl } from '@capstan/store';
 import { createTestDatabase, type TestDatabase, testServices } from '@capstan/testkit';
 import { createClient } from '@capstan/worker';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { devConfigSpec } from './dev-config.js';
 import { DEV_INFO_FILE } from './dev-info.js';
 import { DEV_POLICY_FILE } from './dev-policy.js';
@@ -19,6 +19,7 @@ import { type DevStack, startDev } from './start-dev.js';
 const dirs: string[] = [];
 const databases: TestDatabase[] = [];
 afterAll(async () => {
+  vi.unstubAllEnvs();
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   await Promise.all(databases.map((database) => database.drop()));
 });
@@ -172,12 +173,13 @@ describe('startDev', { timeout: 90_000 }, () => {
   });
 
   it('runs the safety kernel before the scheduler: the echo job passes it, a job.shell.x job ends DENIED', async () => {
+    vi.stubEnv('CAPSTAN_GATEWAY_PORT', '0'); // the gateway starts too: on a free port, not 4001
     const config = devConfig({ DATABASE_URL: await postgresUrl() });
     const stack = await startDev({ cwd: tempCwd(), config, services: devServices, progress: () => {}, loggerFor });
     const bus = await createBus({ servers: stack.info.nats, senderId: 'start-dev-test' });
     const pointers = createPointerStore({ redis: stack.info.redis });
     try {
-      expect(Object.keys(stack.info.services)).toEqual(['safety-kernel', 'scheduler', 'echo-worker']);
+      expect(Object.keys(stack.info.services)).toEqual(['safety-kernel', 'scheduler', 'gateway', 'echo-worker']);
       expect(stack.info.services['safety-kernel']).toEqual({
         url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
         policyFile: DEV_POLICY_FILE,
