@@ -1,8 +1,15 @@
 // `pnpm bench [--quick] [scenario...]`: runs scenarios, prints figures and ratios, writes bench/results/<scenario>.json.
 import { mkdir, writeFile } from 'node:fs/promises';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { buildDist } from './lib/build-dist.js';
+import { spawnFromDistByDefault } from './lib/processes.js';
+import { dispatchOverhead } from './scenarios/dispatch-overhead.js';
 import { e2eNoop } from './scenarios/e2e-noop.js';
+import { e2eRest } from './scenarios/e2e-rest.js';
+import { footprint } from './scenarios/footprint.js';
 import { gatewayHttp } from './scenarios/gateway-http.js';
+import { payload1mb } from './scenarios/payload-1mb.js';
 import { policyInproc } from './scenarios/policy-inproc.js';
 import { policyRpc } from './scenarios/policy-rpc.js';
 
@@ -11,25 +18,96 @@ const quick = args.includes('--quick');
 const wanted = args.filter((a) => !a.startsWith('--'));
 const log = (line: string) => console.log(`  ${line}`);
 
+// Quick mode (CI smoke, all scenarios in under two minutes) shrinks every phase and runs only the headline and the
+// no-kernel variants of e2e-noop and dispatch-overhead; full mode is for the numbers the README shows.
 const scenarios: Record<string, () => Promise<Record<string, unknown>>> = {
-  'e2e-noop': () => e2eNoop({ jobs: quick ? 3000 : 20_000, window: 500, concurrency: 50, log }),
-  'policy-inproc': () => policyInproc({ iterations: quick ? 50_000 : 200_000, log }),
-  'gateway-http': () => gatewayHttp({ durationSec: quick ? 5 : 15, connections: 50, log }),
+  'e2e-noop': () =>
+    e2eNoop({
+      jobs: quick ? 1000 : 20_000,
+      window: 500,
+      warmup: quick ? 300 : 2000,
+      latencySeconds: quick ? 1.5 : 5,
+      concurrency: 50,
+      ...(quick ? { variants: ['kernel', 'allow-all'] as const } : {}),
+      log,
+    }),
+  'e2e-rest': () =>
+    e2eRest({
+      jobs: quick ? 800 : 10_000,
+      window: 500,
+      warmup: quick ? 200 : 1000,
+      latencySeconds: quick ? 1.5 : 5,
+      concurrency: 50,
+      connections: 50,
+      log,
+    }),
+  'dispatch-overhead': () =>
+    dispatchOverhead({
+      jobs: quick ? 150 : 2000,
+      roundTrips: quick ? 500 : 5000,
+      ...(quick ? { variants: ['kernel', 'allow-all'] as const } : {}),
+      log,
+    }),
+  'payload-1mb': () => payload1mb({ jobs: quick ? 30 : 300, log }),
+  footprint: () => footprint({ seconds: quick ? 1 : 15, window: 500, log }),
+  'policy-inproc': () => policyInproc({ iterations: quick ? 30_000 : 200_000, log }),
+  'gateway-http': () => gatewayHttp({ durationSec: quick ? 1 : 15, connections: 50, log }),
   'policy-rpc': () =>
-    policyRpc({ calls: quick ? 10_000 : 50_000, concurrency: 32, latencyCalls: quick ? 5_000 : 20_000, log }),
+    policyRpc({
+      calls: quick ? 2_000 : 50_000,
+      concurrency: 32,
+      latencyCalls: quick ? 500 : 20_000,
+      floorIterations: quick ? 10_000 : 50_000,
+      log,
+    }),
 };
 
-const results = new URL('../results/', import.meta.url);
+const unknown = wanted.filter((w) => !(w in scenarios));
+if (unknown.length > 0) {
+  console.error(`unknown scenario ${unknown.join(', ')}: expected one of ${Object.keys(scenarios).join(', ')}`);
+  process.exit(2);
+}
+// Bench processes run like a deployment: compiled JavaScript (packages' dist/, bench processes transpiled). If the
+// build fails (e.g. a package mid-edit), they run from the TypeScript sources instead, and the results say so.
+const packages = await buildDist().then(
+  () => 'dist' as const,
+  (err: Error) => {
+    console.warn(`bench processes run from TypeScript sources: ${err.message}`);
+    return 'source' as const;
+  },
+);
+spawnFromDistByDefault(packages === 'dist');
+// Full runs write bench/results/<scenario>.json (what the README table shows); smoke runs write under quick/ so they
+// never replace real numbers.
+const results = new URL(quick ? '../results/quick/' : '../results/', import.meta.url);
 await mkdir(results, { recursive: true });
+const runStarted = Date.now();
+const failed: string[] = [];
 for (const [name, run] of Object.entries(scenarios)) {
   if (wanted.length > 0 && !wanted.includes(name)) continue;
   console.log(`▶ ${name}${quick ? ' (quick)' : ''}`);
   const started = Date.now();
-  const result = await run();
+  // The machine's load before and after: the figures of a busy machine are not comparable with a quiet one's.
+  const loadBefore = loadavg().map((l) => Math.round(l * 100) / 100);
+  let result: Record<string, unknown>;
+  try {
+    result = await run();
+  } catch (err) {
+    // One broken scenario does not hide the others' figures; the run still fails at the end.
+    console.error(`✖ ${name} failed:`, err);
+    failed.push(name);
+    continue;
+  }
   const record = {
     ...result,
     mode: quick ? 'quick' : 'full',
-    machine: { cpus: cpus().length, node: process.version },
+    packages,
+    machine: {
+      cpus: cpus().length,
+      node: process.version,
+      loadavgBefore: loadBefore,
+      loadavgAfter: loadavg().map((l) => Math.round(l * 100) / 100),
+    },
     at: new Date().toISOString(),
     seconds: Math.round((Date.now() - started) / 1000),
   };
@@ -37,4 +115,12 @@ for (const [name, run] of Object.entries(scenarios)) {
   if (!process.env['BENCH_ONLY'])
     await writeFile(new URL(`${name}.json`, results), `${JSON.stringify(record, null, 2)}\n`);
   console.log(JSON.stringify(record, null, 2));
+}
+console.log(
+  `done in ${Math.round((Date.now() - runStarted) / 1000)} s; results in ${fileURLToPath(results)}` +
+    (quick ? '' : ' (regenerate the README table with `npm run bench:table`)'),
+);
+if (failed.length > 0) {
+  console.error(`failed: ${failed.join(', ')}`);
+  process.exitCode = 1;
 }

@@ -66,3 +66,51 @@ export async function openLoop(target: LoadTarget, n: number, rate: number, offs
   while (done < n && performance.now() < end) await new Promise((r) => setTimeout(r, 20));
   return { latencies: lat, lost: n - done };
 }
+
+/** One job at a time, `n` jobs, after `warmup` unmeasured ones; returns each job's latency (ms). */
+export async function sequential(target: LoadTarget, n: number, warmup = 0, timeoutMs = 10_000) {
+  let finish: ((i: number) => void) | undefined;
+  target.onDone((i) => finish?.(i));
+  const lat: number[] = [];
+  for (let k = 0; k < warmup + n; k++) {
+    const finished = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`job ${k} did not finish within ${timeoutMs} ms`)), timeoutMs);
+      finish = (i) => {
+        if (i !== k) return;
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    const t0 = performance.now();
+    await target.submit(k);
+    await finished;
+    if (k >= warmup) lat.push(performance.now() - t0);
+  }
+  return lat;
+}
+
+/**
+ * Closed loop for `ms` milliseconds (`window` jobs in flight), then waits up to 10 s for the last ones; returns jobs
+ * sent and done and the seconds it all took (drain included).
+ */
+export async function sustain(target: LoadTarget, ms: number, window: number) {
+  let done = 0;
+  let sent = 0;
+  let wake: (() => void) | undefined;
+  target.onDone(() => {
+    done++;
+    wake?.();
+  });
+  const t0 = performance.now();
+  const end = t0 + ms;
+  while (performance.now() < end) {
+    while (sent - done < window) void target.submit(sent++);
+    await new Promise<void>((r) => {
+      wake = r;
+      setTimeout(r, 50);
+    });
+  }
+  const drainEnd = performance.now() + 10_000;
+  while (done < sent && performance.now() < drainEnd) await new Promise((r) => setTimeout(r, 20));
+  return { sent, done, seconds: (performance.now() - t0) / 1000 };
+}

@@ -1,15 +1,45 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { PROCS_DIST_URL } from './build-dist.js';
 
-const EXEC_ARGV = ['--conditions=@capstan/source', '--import', 'tsx'];
+/** Workspace packages from their TypeScript sources (the default: no build needed). */
+const FROM_SOURCE = ['--conditions=@capstan/source', '--import', 'tsx'];
 
-/** Forks a bench process (TypeScript via tsx) and waits for its `ready` message. */
-export async function spawnProc(file: string, env: Record<string, string>): Promise<ChildProcess> {
+/** How to fork a bench process. */
+export interface SpawnOptions {
+  /**
+   * Run like a deployment: plain `node` on the transpiled process file, workspace packages from their `dist/`
+   * (call `buildDist()` first). @default what {@link spawnFromDistByDefault} set, else false (tsx, packages from
+   * their TypeScript sources)
+   */
+  fromDist?: boolean;
+}
+
+let fromDistByDefault = false;
+
+/** Makes `fromDist` the default of every later {@link spawnProc} (the runner does, once `buildDist()` succeeded). */
+export function spawnFromDistByDefault(value: boolean): void {
+  fromDistByDefault = value;
+}
+
+/** Whether bench processes currently run from the built packages. */
+export const spawningFromDist = () => fromDistByDefault;
+
+/** Forks a bench process (compiled, or TypeScript via tsx) and waits for its `ready` message. */
+export async function spawnProc(
+  file: string,
+  env: Record<string, string>,
+  options: SpawnOptions = {},
+): Promise<ChildProcess> {
   // BENCH_PROF=<dir> writes a V8 CPU profile of every bench process there (for finding bottlenecks).
   const prof = process.env['BENCH_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_PROF']}`] : [];
-  const cp = fork(new URL(`../procs/${file}`, import.meta.url), {
+  const fromDist = options.fromDist ?? fromDistByDefault;
+  const entry = fromDist
+    ? new URL(`procs/${file.replace(/\.ts$/, '.js')}`, PROCS_DIST_URL)
+    : new URL(`../procs/${file}`, import.meta.url);
+  const cp = fork(entry, {
     env: { ...process.env, ...env },
-    execArgv: [...EXEC_ARGV, ...prof],
+    execArgv: [...(fromDist ? [] : FROM_SOURCE), ...prof],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   await new Promise<void>((resolve, reject) => {
@@ -17,6 +47,28 @@ export async function spawnProc(file: string, env: Record<string, string>): Prom
     cp.once('exit', (code) => reject(new Error(`${file} exited with ${code} before it was ready`)));
   });
   return cp;
+}
+
+let nextQuestion = 1;
+
+/** Asks a bench process for a named value (see `serveRunner` in proc-ipc.ts). */
+export function askProc<T>(cp: ChildProcess, ask: string, timeoutMs = 10_000): Promise<T> {
+  const id = nextQuestion++;
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cp.off('message', listener);
+      reject(new Error(`process ${cp.pid} did not answer "${ask}" within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const listener = (m: { id?: number; value?: unknown; error?: string }) => {
+      if (m.id !== id) return;
+      clearTimeout(timer);
+      cp.off('message', listener);
+      if (m.error) reject(new Error(`process ${cp.pid} could not answer "${ask}": ${m.error}`));
+      else resolve(m.value as T);
+    };
+    cp.on('message', listener);
+    cp.send({ ask, id });
+  });
 }
 
 /** Asks a bench process to stop and waits for it. */

@@ -1,6 +1,7 @@
 // The peer: a BullMQ Worker with a no-op processor in its own process (env REDIS_URL, QUEUE, CONCURRENCY).
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
+import { serveRunner } from '../lib/proc-ipc.js';
 
 const connection = new Redis(process.env['REDIS_URL']!, { maxRetriesPerRequest: null });
 const worker = new Worker(process.env['QUEUE'] ?? 'bench', async () => null, {
@@ -9,6 +10,7 @@ const worker = new Worker(process.env['QUEUE'] ?? 'bench', async () => null, {
 });
 await worker.waitUntilReady();
 process.send?.({ ready: true });
-process.on('message', (m) => {
-  if ((m as { stop?: boolean }).stop) void worker.close().then(() => process.exit(0));
+serveRunner(async () => {
+  await worker.close();
+  connection.disconnect();
 });

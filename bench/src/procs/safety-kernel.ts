@@ -3,15 +3,9 @@
 import { loadConfig } from '@capstan/config';
 import { safetyKernelConfigSpec, startSafetyKernelService } from '@capstan/safety-kernel-service';
 import { pino } from 'pino';
+import { serveRunner } from '../lib/proc-ipc.js';
 
 const config = loadConfig(safetyKernelConfigSpec);
 const service = await startSafetyKernelService(config, { logger: pino({ level: 'warn' }) });
 process.send?.({ ready: true, url: service.url });
-const stop = async () => {
-  await service.stop();
-  process.exit(0);
-};
-process.on('SIGTERM', () => void stop());
-process.on('message', (m) => {
-  if ((m as { stop?: boolean }).stop) void stop();
-});
+serveRunner(() => service.stop());

@@ -19,6 +19,8 @@ export interface PolicyRpcOptions {
   concurrency: number;
   /** Calls in the latency phase (paced at a moderate rate). */
   latencyCalls: number;
+  /** Iterations of the in-process floors (evaluate(), raw CEL). @default 50000 */
+  floorIterations?: number;
   log: (line: string) => void;
 }
 
@@ -52,7 +54,7 @@ export async function policyRpc(opts: PolicyRpcOptions) {
     const check = (n: number) => client.check(POLICY_REQUESTS[n % POLICY_REQUESTS.length]!);
     try {
       // Warm up (JIT, connection, Redis scripts), then the throughput phase.
-      for (let n = 0; n < 2000; n++) await check(n);
+      for (let n = 0; n < Math.min(2000, opts.calls); n++) await check(n);
       const cpu0 = cpuSeconds(kernel.pid!);
       const t0 = performance.now();
       let next = 0;
@@ -87,10 +89,11 @@ export async function policyRpc(opts: PolicyRpcOptions) {
       opts.log(`latency at ${rate} Check/s: p50 ${rpc.p50} µs  p99 ${rpc.p99} µs`);
 
       const bundle = loadBundle(POLICY_BUNDLE_YAML, { file: 'bench.yaml' });
+      const floorN = opts.floorIterations ?? 50_000;
       const inproc = summarizeMicros(
-        await sampleAsync((n) => evaluate(bundle, POLICY_REQUESTS[n % POLICY_REQUESTS.length]!), 50_000, 10_000),
+        await sampleAsync((n) => evaluate(bundle, POLICY_REQUESTS[n % POLICY_REQUESTS.length]!), floorN, floorN / 5),
       );
-      const floor = summarizeMicros(sampleSync(rawCelFloor, 50_000, 10_000));
+      const floor = summarizeMicros(sampleSync(rawCelFloor, floorN, floorN / 5));
       opts.log(`in-process evaluate(): p50 ${inproc.p50} µs  p99 ${inproc.p99} µs`);
       opts.log(`raw CEL (floor):       p50 ${floor.p50} µs  p99 ${floor.p99} µs`);
       opts.log(`ratio Check/raw CEL:   p50 ${round(rpc.p50 / floor.p50, 1)}×  p99 ${round(rpc.p99 / floor.p99, 1)}×`);
