@@ -84,8 +84,8 @@ describe('WebSocket /ws/v1 (Phoenix Channels v2)', () => {
       expect(replayed.map((e) => e.state)).toEqual(['PENDING', 'SCHEDULED', 'DISPATCHED', 'RUNNING', 'SUCCEEDED']);
       expect(replayed.every((e) => e.replayed)).toBe(true);
 
-      // Resume from the middle: only what came after seq 3.
-      const resumed = await client.join(`jobs:${jobId}`, { cursor: `${jobId}:3` });
+      // Resume from the middle: only what came after the third transition (seqs are row versions, with gaps).
+      const resumed = await client.join(`jobs:${jobId}`, { cursor: `${jobId}:${seqs[2]}` });
       expect(resumed.response).toMatchObject({ replayed: 2 });
     } finally {
       client.close();
