@@ -317,6 +317,57 @@ describe('bus over a real nats-server', () => {
     expect(letters[0]).toMatch(/gave up after 3 deliveries: database down/);
   });
 
+  it('JetStream: transient failures (an outage) are retried past maxDeliver and never dead-lettered', async () => {
+    const stream = uniqueName('S');
+    const subject = uniqueName('transient');
+    const b = await bus('transient');
+    await b.ensureStreams([{ name: stream, subjects: [subject] }]);
+    const letters: string[] = [];
+    b.nc.subscribe(`capstan.dlq.${subject}`, { callback: () => void letters.push('dead') });
+    const deliveries: number[] = [];
+    const done = deferred<number>();
+    await b.consume({
+      stream,
+      durable: 't',
+      maxDeliver: 2,
+      retryDelayMs: 20,
+      isTransient: (err) => (err as Error).message === 'database down',
+      handler: (_p, ctx) => {
+        deliveries.push(ctx.deliveryCount);
+        // Down for 5 deliveries (more than maxDeliver), then back.
+        if (ctx.deliveryCount <= 5) throw new Error('database down');
+        done.resolve(ctx.deliveryCount);
+      },
+    });
+    await b.publishDurable(subject, b.packet({ case: 'jobCancel', value: create(JobCancelSchema, { jobId: 'x' }) }));
+    expect(await done.promise).toBe(6);
+    expect(deliveries).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(letters).toEqual([]);
+  });
+
+  it('JetStream: a handler running longer than the ack wait keeps its packet (no redelivery)', async () => {
+    const stream = uniqueName('S');
+    const subject = uniqueName('slow');
+    const b = await bus('slow');
+    await b.ensureStreams([{ name: stream, subjects: [subject] }]);
+    const deliveries: number[] = [];
+    const done = deferred<void>();
+    await b.consume({
+      stream,
+      durable: 's',
+      ackWaitMs: 600,
+      handler: async (_p, ctx) => {
+        deliveries.push(ctx.deliveryCount);
+        await new Promise((r) => setTimeout(r, 2000));
+        done.resolve();
+      },
+    });
+    await b.publishDurable(subject, b.packet({ case: 'jobCancel', value: create(JobCancelSchema, { jobId: 'y' }) }));
+    await done.promise;
+    await new Promise((r) => setTimeout(r, 800));
+    expect(deliveries).toEqual([1]);
+  });
+
   it('JetStream: garbage on a durable subject is dead-lettered and acked, the next packet flows', async () => {
     const stream = uniqueName('S');
     const subject = uniqueName('jsgarbage');

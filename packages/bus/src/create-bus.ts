@@ -103,8 +103,14 @@ export interface ConsumeOptions<C extends PayloadCase> extends Omit<SubscribeOpt
   maxAckPending?: number;
   /** Redelivery after this long without an ack; @default 30000 */
   ackWaitMs?: number;
-  /** Deliveries before a failing packet is dead-lettered; @default 5 */
+  /** Deliveries before a failing packet is dead-lettered (transient failures aside); @default 5 */
   maxDeliver?: number;
+  /**
+   * Says a handler error means a dependency is down (the database restarting), not that the packet is bad: such a
+   * packet is redelivered with backoff (up to 30 s) for as long as the outage lasts and never dead-lettered, so an
+   * acknowledged submit outlives an outage of any length. @default nothing is transient
+   */
+  isTransient?: (err: unknown) => boolean;
   /** First redelivery delay after a handler error, doubled each time up to 30 s; @default 500 */
   retryDelayMs?: number;
 }
@@ -140,6 +146,11 @@ export interface Bus {
   subscribe<C extends PayloadCase>(subject: string, opts: SubscribeOptions<C>): BusSubscription;
   /** JetStream durable pull consumer: acked after the handler resolves, redelivered on failure, dead-lettered at the end. */
   consume<C extends PayloadCase>(opts: ConsumeOptions<C>): Promise<BusSubscription>;
+  /**
+   * The JetStream stream that captures `subject`, or undefined when none does (or JetStream is off).
+   * @throws when the question can't be answered now (not connected, timeout).
+   */
+  streamFor(subject: string): Promise<string | undefined>;
   /** Creates (or updates) the streams Capstan needs. */
   ensureStreams(specs?: StreamSpec[]): Promise<void>;
   /** Called after every reconnect (e.g. to re-publish a handshake). Returns an unsubscribe function. */
@@ -417,12 +428,15 @@ export async function createBus(opts: BusOptions): Promise<Bus> {
       jsm ??= await jetstreamManager(nc);
       const name = copts.name ?? copts.durable;
       const maxDeliver = copts.maxDeliver ?? 5;
+      const ackWaitMs = copts.ackWaitMs ?? 30_000;
+      const isTransient = copts.isTransient ?? (() => false);
       const config = {
         durable_name: copts.durable,
         ack_policy: AckPolicy.Explicit,
         max_ack_pending: copts.maxAckPending ?? 1024,
-        ack_wait: (copts.ackWaitMs ?? 30_000) * 1_000_000,
-        max_deliver: maxDeliver,
+        ack_wait: ackWaitMs * 1_000_000,
+        // Unlimited on the server: this consumer decides when to give up (transient failures never count).
+        max_deliver: -1,
         ...(copts.filterSubject ? { filter_subject: copts.filterSubject } : {}),
       };
       try {
@@ -454,6 +468,8 @@ export async function createBus(opts: BusOptions): Promise<Bus> {
           enqueue(() => m.ack());
           return;
         }
+        // A slow handler (a commit waiting on a busy database) keeps its message: no redelivery to another replica.
+        const working = setInterval(() => enqueue(() => m.working()), Math.max(100, ackWaitMs / 3));
         try {
           await copts.handler(packet, {
             subject: m.subject,
@@ -480,7 +496,7 @@ export async function createBus(opts: BusOptions): Promise<Bus> {
             },
             'handler failed',
           );
-          if (deliveryCount >= maxDeliver) {
+          if (deliveryCount >= maxDeliver && !isTransient(err)) {
             await deadLetter(
               createDeadLetter({
                 subject: m.subject,
@@ -494,8 +510,10 @@ export async function createBus(opts: BusOptions): Promise<Bus> {
             );
             enqueue(() => m.ack());
           } else {
-            enqueue(() => m.nak(Math.min(retryBase * 2 ** (deliveryCount - 1), 30_000)));
+            enqueue(() => m.nak(Math.min(retryBase * 2 ** Math.min(deliveryCount - 1, 16), 30_000)));
           }
+        } finally {
+          clearInterval(working);
         }
       };
       const loop = (async () => {
@@ -515,6 +533,17 @@ export async function createBus(opts: BusOptions): Promise<Bus> {
       };
       subscriptions.add(handle);
       return handle;
+    },
+
+    async streamFor(subject) {
+      try {
+        jsm ??= await jetstreamManager(nc);
+        return await jsm.streams.find(subject);
+      } catch (err) {
+        const name = (err as Error).name;
+        if (name === 'StreamNotFoundError' || name === 'JetStreamNotEnabled') return undefined;
+        throw err;
+      }
     },
 
     async ensureStreams(specs = capstanStreams()) {

@@ -27,6 +27,7 @@ function worker(id: string, over: Partial<WorkerInfo> = {}): WorkerInfo {
     lastSeenMs: 0,
     intervalMs: 0,
     reserved: 0,
+    reportedActiveJobs: 0,
     ...over,
   };
 }

@@ -25,6 +25,8 @@ export interface WorkerInfo {
   intervalMs: number;
   /** Jobs the scheduler sent since the last heartbeat (heartbeats lag behind dispatches). */
   reserved: number;
+  /** `active_jobs` exactly as the last heartbeat said (`activeJobs` is also lowered locally as results arrive). */
+  reportedActiveJobs: number;
 }
 
 /** Options for {@link createWorkerRegistry}. */
@@ -80,6 +82,7 @@ export function createWorkerRegistry(opts: WorkerRegistryOptions = {}): WorkerRe
         region: hb.region,
         type: hb.type,
         activeJobs: hb.activeJobs,
+        reportedActiveJobs: hb.activeJobs,
         maxParallelJobs: hb.maxParallelJobs,
         cpuLoad: hb.cpuLoad,
         memoryLoad: hb.memoryLoad,

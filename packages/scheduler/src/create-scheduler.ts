@@ -1,7 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
-import { type Bus, type BusSubscription, type HandlerContext, PacketRejectedError } from '@capstan/bus';
+import {
+  type Bus,
+  type BusSubscription,
+  type CapstanStreamOptions,
+  capstanStreams,
+  type HandlerContext,
+  PacketRejectedError,
+} from '@capstan/bus';
 import { ApprovalAppliedSchema, ApprovalDecidedSchema } from '@capstan/gen/capstan/policy/v1/policy_admin_pb';
 import {
   GetJobRequestSchema,
@@ -51,7 +58,7 @@ import {
   Subjects,
   workerJobsSubject,
 } from '@capstan/protocol';
-import type { CapstanDatabase } from '@capstan/store';
+import { type CapstanDatabase, isDatabaseUnavailable } from '@capstan/store';
 import type { Kysely } from 'kysely';
 import { type Logger, pino } from 'pino';
 import { Registry } from 'prom-client';
@@ -125,6 +132,20 @@ export interface SchedulerTimings {
    * the replica started isn't declared lost for want of a busy worker in its pool. @default 15000
    */
   workerDiscoveryMs?: number;
+  /**
+   * Lost work on a live worker: a Capstan worker (one that advertised direct dispatch, so its heartbeat's
+   * `active_jobs` counts every job it holds, queued or running) that reports none while Postgres says it holds a job
+   * last written this long ago, and still does this long later, never got the dispatch or its result never arrived
+   * (the scheduler died between commit and publish, or nats-server restarted). The job is re-dispatched then. Twice
+   * this bounds how long such a job waits; it also has to cover a backlog of results not yet handled. @default 5000
+   */
+  lostWorkGraceMs?: number;
+  /**
+   * A direct dispatch still unclaimed this long is published again, same attempt and lease, to the same worker: a
+   * Capstan worker drops a copy of a dispatch it already holds, and runs one it never got (the scheduler died
+   * between commit and publish, nats-server restarted). Repeated at this interval while the worker lives. @default 5000
+   */
+  redeliverDirectMs?: number;
   /** Backoff between attempts after FAILED_RETRYABLE; @default base 500 ms, max 30 s, half jitter */
   retryBackoff?: { baseMs?: number; maxMs?: number; jitter?: number };
 }
@@ -157,6 +178,8 @@ export interface SchedulerOptions {
   maxConcurrentFlushes?: number;
   /** Non-terminal jobs kept in memory; beyond it jobs are handled from Postgres by the reconciler; @default 100000 */
   maxCachedJobs?: number;
+  /** Replicas and submit backlog bound of the JetStream streams this replica creates or updates. */
+  streams?: CapstanStreamOptions;
 }
 
 /** A running scheduler replica. */
@@ -191,6 +214,10 @@ export class InvalidJobRequestError extends PacketRejectedError {
 const ID_PATTERN = /^[A-Za-z0-9_\-:]{1,128}$/;
 const NEVER_ABORTED = new AbortController().signal;
 const ACTIVE = new Set<JobState>(['DISPATCHED', 'RUNNING']);
+/** JetStream ack wait of the submit and result consumers (handlers in progress extend it). */
+const CONSUMER_ACK_WAIT_MS = 5000;
+/** Returned by a `withJob` step that refuses the packet it handles (see `withJob`). */
+const REFUSE = Symbol('refuse');
 
 /** Validates ids and topic of a request; throws InvalidJobRequestError naming the field and the expected form. */
 export function validateJobRequest(req: JobRequest): { tenant: string } {
@@ -238,6 +265,8 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     approvalPollMaxMs: 60_000,
     tenantConcurrencyPollMs: 1000,
     workerDiscoveryMs: 15_000,
+    lostWorkGraceMs: 5000,
+    redeliverDirectMs: 5000,
     ...opts.timings,
     retryBackoff: { baseMs: 500, maxMs: 30_000, jitter: 0.5, ...opts.timings?.retryBackoff },
   };
@@ -281,10 +310,14 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       else waitingForTenant.set(tenant, new Set([jobId]));
     } else if (set?.delete(jobId) && set.size === 0) waitingForTenant.delete(tenant);
   };
+  // The worker a dispatch reserved a slot on, by job: a queue-group dispatch may be taken by another member of the
+  // group, and the reservation must come off the worker it was made on (heartbeats reset them anyway).
+  const reservations = new Map<string, string>();
   const remember = (r: JobRecord) => {
     const prev = cache.get(r.jobId);
     if (prev) metrics.active.dec({ state: prev.state });
     if (isTerminal(r.state)) {
+      reservations.delete(r.jobId);
       cache.delete(r.jobId);
       waitingForWorker.delete(r.jobId);
       tenantWait(r.tenant, r.jobId, false);
@@ -306,9 +339,16 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       tenantWait(prev.tenant, jobId, false);
     }
     cache.delete(jobId);
+    reservations.delete(jobId);
     waitingForWorker.delete(jobId);
   };
   const current = async (jobId: string): Promise<JobRecord | undefined> => cache.get(jobId) ?? (await repo.load(jobId));
+  /** The row in Postgres, or this replica's copy when it is as new (it also carries unflushed progress). */
+  const freshest = async (jobId: string): Promise<JobRecord | undefined> => {
+    const stored = await repo.load(jobId);
+    const cached = cache.get(jobId);
+    return cached && (!stored || cached.version >= stored.version) ? cached : stored;
+  };
 
   // ---------- events out ----------
   const publishEvent = (
@@ -343,13 +383,13 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     }
   };
 
-  const publishDispatch = (r: JobRecord) => {
+  const publishDispatch = (r: JobRecord, redelivery = false) => {
     const packet = bus.packet({ case: 'jobRequest', value: dispatchRequest(r) }, { traceId: r.traceId });
     const subject = r.directDispatch && r.workerId ? workerJobsSubject(r.workerId) : jobSubject(r.topic);
     bus.publish(subject, packet, {
       headers: { [CapstanHeaders.lease]: formatLease({ attempt: r.attempt, epoch: r.leaseEpoch }) },
     });
-    if (r.dispatchedAt !== null) metrics.dispatchLatency.observe((Date.now() - r.dispatchedAt) / 1000);
+    if (!redelivery && r.dispatchedAt !== null) metrics.dispatchLatency.observe((Date.now() - r.dispatchedAt) / 1000);
   };
 
   const publishDlq = (r: JobRecord) => {
@@ -460,6 +500,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     );
     if (decision.kind === 'worker') {
       workers.reserve(decision.worker.workerId);
+      reservations.set(r.jobId, decision.worker.workerId);
       b.to('DISPATCHED', reason, {
         attempt: r.attempt + 1,
         leaseEpoch: r.leaseEpoch + 1,
@@ -681,7 +722,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
 
   /** Applies an approval decided by a human (`capstan.ctl.job.approval`) to its job, if the job still waits for it. */
   const onApprovalDecided = async (q: { approvalId: string; jobId: string; tenant: string }) => {
-    const r0 = ID_PATTERN.test(q.jobId) ? await current(q.jobId) : undefined;
+    const r0 = ID_PATTERN.test(q.jobId) ? await freshest(q.jobId) : undefined;
     if (!r0 || (q.tenant && q.tenant !== r0.tenant)) return { found: false, jobState: '' };
     const r = await withJob(q.jobId, (cur, now) =>
       cur.state === 'APPROVAL_REQUIRED' && cur.approvalRef === q.approvalId ? applyApproval(cur, now) : undefined,
@@ -787,19 +828,39 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
 
   // ---------- lifecycle actions on existing jobs (always under the job's mutex) ----------
   /** Runs `fn` on the freshest record, retrying on a lost compare-and-set. */
+  /**
+   * Runs `fn` on the job's record and commits what it returns, re-reading the row on a version conflict. `fn` returns
+   * {@link REFUSE} to refuse a packet (stale lease, wrong state): another replica may have moved the job since this
+   * replica cached it, so a refusal based on a cached record is only final once the row in Postgres agrees.
+   */
   const withJob = (
     jobId: string,
-    fn: (r: JobRecord, now: number) => JobChange | undefined | Promise<JobChange | undefined>,
+    fn: (
+      r: JobRecord,
+      now: number,
+    ) => JobChange | undefined | typeof REFUSE | Promise<JobChange | undefined | typeof REFUSE>,
     known?: JobRecord,
   ) =>
     mutex.run(jobId, async () => {
       let r = known ?? (await current(jobId));
+      let verified = known === undefined && !cache.has(jobId);
       for (let i = 0; i < 5 && r; i++) {
         const c = await fn(r, Date.now());
+        if (c === REFUSE) {
+          if (verified) return r;
+          const fresh = await repo.load(jobId);
+          verified = true;
+          if (!fresh || fresh.version === r.version) return r;
+          // Another replica moved the job: remember the real row and decide again.
+          remember(fresh);
+          r = fresh;
+          continue;
+        }
         if (!c) return r;
         const committed = await commit(c);
         if (committed) return committed;
         r = await repo.load(jobId);
+        verified = true;
       }
       return r;
     });
@@ -814,7 +875,9 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
         fencedWorkers: r.workerId ? [...r.fencedWorkers, r.workerId].slice(-16) : r.fencedWorkers,
       });
       const delay =
-        reason === 'lease_expired' || reason === 'dispatch_lost' ? 0 : backoffDelay(r.attempt, t.retryBackoff);
+        reason === 'lease_expired' || reason === 'dispatch_lost' || reason === 'result_lost'
+          ? 0
+          : backoffDelay(r.attempt, t.retryBackoff);
       return b.set({ nextActionAt: nextActionAt(b.record, limitsOf(b.record), now + delay) });
     }
     return b
@@ -825,7 +888,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       .dlq('max_retries_exceeded');
   };
 
-  const leaseLost = (r: JobRecord, reason: 'lease_expired' | 'dispatch_lost') =>
+  const leaseLost = (r: JobRecord, reason: 'lease_expired' | 'dispatch_lost' | 'result_lost') =>
     withJob(
       r.jobId,
       (cur, now) => {
@@ -840,7 +903,9 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
           errorMessage:
             reason === 'lease_expired'
               ? `worker ${cur.workerId} stopped heartbeating`
-              : 'no worker picked the job up in time',
+              : reason === 'result_lost'
+                ? `worker ${cur.workerId} no longer holds the job, and its result never arrived`
+                : 'no worker picked the job up in time',
         }).build();
       },
       r,
@@ -850,11 +915,13 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   /**
    * Live workers of the job's pool that report active jobs. Nobody knows which member of a queue group took an
    * unclaimed dispatch (CAP SDK workers publish neither progress nor RUNNING): while one of them is busy, it may be
-   * running the job, so the job's dispatch lease is renewed instead of the job being run a second time.
+   * running the job, so the job's dispatch lease is renewed instead of the job being run a second time. Capstan
+   * workers (those that advertise direct dispatch) claim every topic delivery on arrival, so their activity never
+   * explains an unclaimed job.
    */
   const busyPoolWorkers = (r: JobRecord, now: number): WorkerInfo[] => {
     const route = routing().route(r.topic);
-    return workers.live(now).filter((w) => w.activeJobs > 0 && servesRoute(w, route));
+    return workers.live(now).filter((w) => w.activeJobs > 0 && !w.directDispatch && servesRoute(w, route));
   };
 
   /** Past its first dispatch timeout, an unclaimed job's lease lives only on its pool's reported activity. */
@@ -1022,6 +1089,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     const leaseHeader = ctx.header(CapstanHeaders.lease);
     let refusal: PacketRejectedError | undefined;
     await withJob(res.jobId, (cur, now) => {
+      refusal = undefined;
       if (isTerminal(cur.state)) {
         logger.debug({ job_id: cur.jobId, state: cur.state, worker_id: workerId }, 'result for a finished job ignored');
         return undefined;
@@ -1030,9 +1098,8 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
         ? `job is ${cur.state}, not running`
         : fenceCheck(cur, workerId, leaseHeader);
       if (stale) {
-        metrics.staleResults.inc({ kind: 'result' });
         refusal = new PacketRejectedError('PERMISSION_DENIED', `result for ${cur.jobId} refused: ${stale}`);
-        return undefined;
+        return REFUSE;
       }
       const outcome = resultOutcome(res.status);
       const base = change(cur, now);
@@ -1085,9 +1152,13 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     }).then((r) => {
       if (!r) refusal = new PacketRejectedError('NOT_FOUND', `result for unknown job ${res.jobId}`);
     });
-    if (refusal) throw refusal;
+    if (refusal) {
+      if (refusal.code === 'PERMISSION_DENIED') metrics.staleResults.inc({ kind: 'result' });
+      throw refusal;
+    }
     // The worker has a free slot now: don't make waiting jobs wait for its next heartbeat.
-    workers.release(workerId);
+    workers.release(reservations.get(res.jobId) ?? workerId);
+    reservations.delete(res.jobId);
     wakeWaiting(1);
   };
 
@@ -1095,11 +1166,10 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     const p = packet.payload.value;
     const workerId = packet.senderId;
     const leaseHeader = ctx.header(CapstanHeaders.lease);
+    let refused = false;
     const r = await withJob(p.jobId, (cur, now) => {
-      if (!ACTIVE.has(cur.state) || fenceCheck(cur, workerId, leaseHeader)) {
-        metrics.staleResults.inc({ kind: 'progress' });
-        return undefined;
-      }
+      refused = !ACTIVE.has(cur.state) || fenceCheck(cur, workerId, leaseHeader) !== undefined;
+      if (refused) return REFUSE;
       const fields = { progressPct: Math.max(0, Math.min(100, p.percent)), progressMessage: p.message.slice(0, 1024) };
       if (cur.state === 'DISPATCHED') {
         const b = change(cur, now).to('RUNNING', 'started', {
@@ -1114,7 +1184,8 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       repo.writeProgress(cur.jobId, fields.progressPct, fields.progressMessage);
       return undefined;
     });
-    if (r && ACTIVE.has(r.state) && (p.percent > 0 || p.message))
+    if (refused) metrics.staleResults.inc({ kind: 'progress' });
+    else if (r && ACTIVE.has(r.state) && (p.percent > 0 || p.message))
       publishEvent(r, JobEventKind.PROGRESS, { reason: 'progress' });
   };
 
@@ -1151,7 +1222,10 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
         for (const step of steps) {
           const compId = step.compensationJobId;
           if (compId) {
-            const job = await current(compId);
+            // From Postgres, not this replica's memory: another replica may have finished the compensation.
+            const job = await repo.load(compId);
+            const cached = cache.get(compId);
+            if (job && cached && cached.version < job.version) remember(job);
             if (!job) {
               await accept(fromBinary(JobRequestSchema, step.compensationRequest), { senderId: id });
               return;
@@ -1275,6 +1349,61 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     }
   };
 
+  // Jobs suspected lost on an idle live worker: the row version seen, and when.
+  const lostSuspects = new Map<string, { version: number; since: number }>();
+  /** See {@link SchedulerTimings.lostWorkGraceMs}: two sightings, the grace apart, of an unchanged row. */
+  const findLostWork = async (now: number) => {
+    const grace = t.lostWorkGraceMs;
+    const idle = workers
+      .live(now)
+      .filter((w) => w.directDispatch && w.reportedActiveJobs === 0 && w.lastSeenMs > w.firstSeenMs);
+    if (idle.length === 0) {
+      lostSuspects.clear();
+      return;
+    }
+    const heardAt = new Map(idle.map((w) => [w.workerId, w.lastSeenMs]));
+    const held = await repo.findHeldByWorkers([...heardAt.keys()], now - grace, 500);
+    const seen = new Set<string>();
+    for (const r of held) {
+      // The idle report must postdate the job's last write by the grace: the dispatch had time to arrive.
+      // A job being cancelled ends CANCELLED at the cancel grace instead.
+      if (r.cancelRequested || (heardAt.get(r.workerId) ?? 0) < r.updatedAt + grace) continue;
+      seen.add(r.jobId);
+      const s = lostSuspects.get(r.jobId);
+      if (!s || s.version !== r.version) lostSuspects.set(r.jobId, { version: r.version, since: now });
+      else if (now - s.since >= grace) {
+        lostSuspects.delete(r.jobId);
+        logger.warn(
+          { job_id: r.jobId, worker_id: r.workerId, state: r.state, attempt: r.attempt },
+          'live worker reports no jobs but holds this one: dispatch or result lost',
+        );
+        void leaseLost(r, r.state === 'DISPATCHED' ? 'dispatch_lost' : 'result_lost');
+      }
+    }
+    for (const jobId of lostSuspects.keys()) if (!seen.has(jobId)) lostSuspects.delete(jobId);
+  };
+
+  // When the leader last re-published each unclaimed direct dispatch.
+  const redelivered = new Map<string, number>();
+  /** See {@link SchedulerTimings.redeliverDirectMs}. */
+  const redeliverUnclaimedDirect = async (now: number) => {
+    const every = t.redeliverDirectMs;
+    const unclaimed = await repo.findUnclaimedDirect(now - every, 500);
+    const still = new Set<string>();
+    for (const r of unclaimed) {
+      still.add(r.jobId);
+      if (!workers.isLive(r.workerId, now) || now - (redelivered.get(r.jobId) ?? 0) < every) continue;
+      redelivered.set(r.jobId, now);
+      metrics.redeliveries.inc();
+      logger.info(
+        { job_id: r.jobId, worker_id: r.workerId, attempt: r.attempt, epoch: r.leaseEpoch },
+        'direct dispatch not claimed yet; publishing it again (the worker drops a copy it already holds)',
+      );
+      publishDispatch(r, true);
+    }
+    for (const jobId of redelivered.keys()) if (!still.has(jobId)) redelivered.delete(jobId);
+  };
+
   const sweep = () => {
     const now = Date.now();
     const gone = workers.expire(now);
@@ -1305,12 +1434,14 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
         if (r.directDispatch || r.state === 'RUNNING') void leaseLost(r, 'lease_expired');
       }
     }
+    await findLostWork(now);
+    await redeliverUnclaimedDirect(now);
     for (const rb of await repo.unfinishedRollbacks(100)) void driveRollback(rb.tenant, rb.workflowId);
   };
 
   // ---------- wiring ----------
   const subs: BusSubscription[] = [];
-  await bus.ensureStreams();
+  await bus.ensureStreams(capstanStreams(opts.streams));
   subs.push(
     await bus.consume({
       stream: Streams.submit,
@@ -1319,6 +1450,10 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       expect: ['jobRequest'],
       concurrency: 256,
       maxAckPending: 4096,
+      // A replica that dies holding packets gives them back this soon (well inside the dispatch timeout).
+      ackWaitMs: CONSUMER_ACK_WAIT_MS,
+      // Postgres down: hold acknowledged submits and results until it is back, however long that takes.
+      isTransient: isDatabaseUnavailable,
       handler: async (packet) => {
         const req = packet.payload.value;
         try {
@@ -1358,6 +1493,8 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       expect: ['jobResult'],
       concurrency: 256,
       maxAckPending: 4096,
+      ackWaitMs: CONSUMER_ACK_WAIT_MS,
+      isTransient: isDatabaseUnavailable,
       handler: onResult,
     }),
     bus.subscribe(Subjects.jobProgress, {
@@ -1409,7 +1546,8 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       void (async () => {
         try {
           const q = fromBinary(GetJobRequestSchema, m.data);
-          const r = ID_PATTERN.test(q.jobId) ? await current(q.jobId) : undefined;
+          // Another replica may have moved the job since this one cached it.
+          const r = ID_PATTERN.test(q.jobId) ? await freshest(q.jobId) : undefined;
           const found = r !== undefined && (!q.tenant || q.tenant === r.tenant);
           m.respond(
             toBinary(
@@ -1479,7 +1617,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     metrics: registry,
     repository: repo,
     accept,
-    getJob: current,
+    getJob: freshest,
     retryDeadLetter,
     cancel,
     isLeader: () => leaderEpoch !== undefined,

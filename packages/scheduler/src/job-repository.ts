@@ -53,6 +53,10 @@ export interface JobRepository {
   findDue(before: number, limit: number): Promise<JobRecord[]>;
   /** Jobs held by workers (DISPATCHED/RUNNING with a worker id) that are not in `liveWorkers`. */
   findHeldByGoneWorkers(liveWorkers: readonly string[], limit: number): Promise<JobRecord[]>;
+  /** Direct dispatches not yet claimed (still DISPATCHED, not being cancelled) last written before `writtenBefore`. */
+  findUnclaimedDirect(writtenBefore: number, limit: number): Promise<JobRecord[]>;
+  /** DISPATCHED/RUNNING jobs held by one of `workers` and last written before `writtenBefore` (epoch ms). */
+  findHeldByWorkers(workers: readonly string[], writtenBefore: number, limit: number): Promise<JobRecord[]>;
   listDlq(opts: { tenant?: string; limit?: number; afterId?: string }): Promise<DlqRow[]>;
   getDlq(id: string): Promise<DlqRow | undefined>;
   /** Marks a DLQ entry retried; false if it already was. */
@@ -551,6 +555,19 @@ export function createJobRepository(db: Kysely<CapstanDatabase>, opts: JobReposi
     findHeldByGoneWorkers(live, limit) {
       const liveList = live.length > 0 ? sql`AND worker_id NOT IN (${sql.join(live.map((w) => sql`${w}`))})` : sql``;
       return selectJobs(sql`state IN ('DISPATCHED', 'RUNNING') AND worker_id <> '' ${liveList}`, limit);
+    },
+    findUnclaimedDirect(writtenBefore, limit) {
+      return selectJobs(
+        sql`state = 'DISPATCHED' AND direct_dispatch AND worker_id <> '' AND NOT cancel_requested AND updated_at < ${new Date(writtenBefore)}`,
+        limit,
+      );
+    },
+    async findHeldByWorkers(workers, writtenBefore, limit) {
+      if (workers.length === 0) return [];
+      return selectJobs(
+        sql`state IN ('DISPATCHED', 'RUNNING') AND worker_id IN (${sql.join(workers.map((w) => sql`${w}`))}) AND updated_at < ${new Date(writtenBefore)}`,
+        limit,
+      );
     },
     async listDlq({ tenant, limit = 100, afterId }) {
       const r = await sql<Record<string, unknown>>`

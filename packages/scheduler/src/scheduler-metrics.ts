@@ -8,6 +8,7 @@ export const SchedulerMetricNames = {
   queueWait: 'capstan_queue_wait_seconds',
   leaseExpiries: 'capstan_lease_expiries_total',
   leaseRenewals: 'capstan_dispatch_lease_renewals_total',
+  redeliveries: 'capstan_dispatch_redeliveries_total',
   retries: 'capstan_job_retries_total',
   dlq: 'capstan_dlq_total',
   staleResults: 'capstan_stale_results_total',
@@ -58,6 +59,11 @@ export function createSchedulerMetrics(registry: Registry) {
     leaseRenewals: new Counter({
       name: SchedulerMetricNames.leaseRenewals,
       help: 'Unclaimed queue-group dispatches kept (lease renewed) because a live worker of their pool reported active jobs',
+      registers,
+    }),
+    redeliveries: new Counter({
+      name: SchedulerMetricNames.redeliveries,
+      help: 'Unclaimed direct dispatches published again to their worker (same attempt and lease)',
       registers,
     }),
     retries: new Counter({

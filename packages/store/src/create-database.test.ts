@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '@capstan/testkit';
+import { createTestDatabase, freePort, testServices } from '@capstan/testkit';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase, pingDatabase, resolveCreateDatabaseOptions, type StoreDatabase } from './create-database.js';
@@ -38,6 +38,37 @@ describe('createDatabase', () => {
       );
       expect(error.message).not.toContain('s3cret');
     });
+  });
+
+  it('survives a PostgreSQL connection dying while a client is checked out (server restart, admin kill)', async () => {
+    const testDb = await createTestDatabase(testServices().databaseUrl, 'store_err');
+    const lost: string[] = [];
+    const logger: StoreLogger = {
+      debug: () => {},
+      error: (_fields, message) => {
+        if (message.includes('lost while in use')) lost.push(message);
+      },
+    };
+    const store = await createDatabase({ url: testDb.url, logger });
+    const admin = await createDatabase({ url: testDb.url });
+    try {
+      // A transaction holds its client between queries; kill that backend from another session meanwhile.
+      const tx = store.db.transaction().execute(async (trx) => {
+        const { rows } = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(trx);
+        await sql`select pg_terminate_backend(${rows[0]!.pid})`.execute(admin.db);
+        await new Promise((r) => setTimeout(r, 200)); // the 'error' event arrives while the client is checked out
+        await sql`select 1`.execute(trx);
+      });
+      await expect(tx).rejects.toThrow();
+      expect(lost.length).toBeGreaterThan(0);
+      // The pool replaces the broken client: the next query works.
+      const { rows } = await sql<{ one: number }>`select 1 as one`.execute(store.db);
+      expect(rows[0]!.one).toBe(1);
+    } finally {
+      await store.close();
+      await admin.close();
+      await testDb.drop();
+    }
   });
 
   // 60 s: PGlite's initdb runs in WebAssembly, which takes seconds on a busy 2-core machine.

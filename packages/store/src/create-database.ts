@@ -68,6 +68,11 @@ async function openPostgres(url: string, poolSize: number, logger: StoreLogger |
   const pool = new pg.Pool({ connectionString: url, max: poolSize });
   // An idle client losing its connection emits 'error' on the pool; unhandled, that would crash the process.
   pool.on('error', (err) => logger?.error({ err }, 'idle PostgreSQL connection failed'));
+  // A checked-out client (mid-transaction, between queries) emits 'error' on itself instead, e.g. when the server
+  // restarts; the query in flight fails on its own, so only log here. pg discards the broken client on release.
+  pool.on('connect', (client) => {
+    client.on('error', (err) => logger?.error({ err }, 'PostgreSQL connection lost while in use'));
+  });
   enablePreparedStatements(pool);
   try {
     // Fail here, with the URL in the message, rather than at the first query somewhere else.

@@ -10,6 +10,7 @@ export {
   resolveCreateDatabaseOptions,
   type StoreDatabase,
 } from './create-database.js';
+export { isDatabaseUnavailable } from './database-unavailable.js';
 export {
   ACCEPTED_DATABASE_URLS,
   type DatabaseLocation,

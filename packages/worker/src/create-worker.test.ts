@@ -107,10 +107,10 @@ describe('createWorker against a fake scheduler', () => {
 
     const progress = scheduler.progressOf(jobId);
     expect(progress.map((p) => [p.value.percent, p.value.message, p.value.status, p.lease])).toEqual([
-      [0, 'started', JobStatus.RUNNING, '3.7'],
+      [0, 'accepted', JobStatus.RUNNING, '3.7'],
       [50, 'half way', JobStatus.RUNNING, '3.7'],
     ]);
-    // The RUNNING progress comes before the result.
+    // The claim (RUNNING, sent on arrival of a topic delivery) comes before the result.
     expect(progress[0]?.at).toBeLessThanOrEqual(result.at);
     expect(worker.stats()).toMatchObject({ received: 1, succeeded: 1, running: 0, queued: 0 });
   });
@@ -211,6 +211,13 @@ describe('createWorker against a fake scheduler', () => {
       expect(gap).toBeGreaterThan(300);
       expect(gap).toBeLessThan(1200);
     }
+  });
+
+  it('repeats its handshake for scheduler replicas that start after it', async () => {
+    const { worker } = await startWorker({ heartbeatIntervalMs: 500, handshakeRepeatMs: 1000, handler: async () => 1 });
+    await until(() => scheduler.handshakesOf(worker.id).length >= 3, 6000, 'three handshakes');
+    const hs = scheduler.handshakesOf(worker.id);
+    expect(new Set(hs.map((h) => h.value.capabilities['direct_dispatch']))).toEqual(new Set([true]));
   });
 
   it('aborts the signal on a cancel from sys.job.cancel and reports CANCELLED', async () => {
@@ -389,8 +396,9 @@ describe('createWorker against a fake scheduler', () => {
     await until(() => running === 2);
     expect(worker.stats()).toMatchObject({ running: 2, queued: 2, overCapacity: 1 });
     expect(worker.active()).toBe(4);
-    // Queued jobs have not started: no RUNNING progress for them yet.
-    expect(scheduler.progressOf(jobIds[2] as string)).toHaveLength(0);
+    // A queued topic delivery is claimed on arrival (so the scheduler knows who holds it) though not yet started.
+    await until(() => scheduler.progressOf(jobIds[2] as string).length === 1);
+    expect(scheduler.progressOf(jobIds[2] as string)[0]?.value.message).toBe('accepted');
 
     release.open();
     for (const jobId of jobIds.slice(0, 4))

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { type Bus, type BusSubscription, createBus, type HandlerContext } from '@capstan/bus';
 import { type JobRequest, JobStatus } from '@capstan/gen/cordum/agent/v1/job_pb';
 import { withJob } from '@capstan/log';
@@ -34,6 +35,7 @@ import {
 } from './job-outcome.js';
 import { createJobSlots } from './job-slots.js';
 import { createResourceLoadSampler } from './resource-load.js';
+import { createResultPublisher } from './result-publisher.js';
 import { type ResolvedWorkerOptions, resolveWorkerOptions, type WorkerOptions } from './worker-options.js';
 import { handshakePacket, heartbeatPacket, progressPacket, resultPacket } from './worker-packets.js';
 
@@ -162,15 +164,22 @@ async function startWorker<TInput>(o: ResolvedWorkerOptions<TInput>, bus: Bus, l
   let checkpoint: { owner: Execution; memo: string; percent: number } | undefined;
   let draining = false;
 
+  const results = createResultPublisher(bus, logger);
+  // One result per (worker, job, lease epoch): the stream drops a retried copy. Without a lease (a scheduler that
+  // sends none) every result is unique.
+  const resultMsgId = (jobId: string, headers: Readonly<Record<string, string>> | undefined) => {
+    const lease = parseLease(headers?.[CapstanHeaders.lease]);
+    return `${id}:${jobId}:${lease && lease.epoch > 0 ? `${lease.attempt}.${lease.epoch}` : randomUUID()}`;
+  };
   const send = (
     subject: string,
-    packet: PacketOf<'jobResult' | 'jobProgress' | 'heartbeat' | 'handshake'>,
+    packet: PacketOf<'jobProgress' | 'heartbeat' | 'handshake'>,
     headers?: Readonly<Record<string, string>>,
   ) => {
     try {
       bus.publish(subject, packet, headers ? { headers } : undefined);
     } catch (err) {
-      // Connection closed or reconnecting buffer full: the scheduler's lease expiry covers a lost result.
+      // Connection closed or reconnecting buffer full: progress and heartbeats are repeated anyway.
       logger.error({ err, subject }, 'could not publish');
     }
   };
@@ -209,10 +218,10 @@ async function startWorker<TInput>(o: ResolvedWorkerOptions<TInput>, bus: Bus, l
       { job_id: request.jobId, trace_id: traceId, status: JobStatus[outcome.status], error_code: outcome.errorCode },
       outcome.errorMessage,
     );
-    send(
-      Subjects.jobResult,
+    results.publish(
       resultPacket({ jobId: request.jobId, workerId: id, executionMs: 0, ...outcome }, traceId),
       headers,
+      resultMsgId(request.jobId, headers),
     );
   };
 
@@ -225,13 +234,13 @@ async function startWorker<TInput>(o: ResolvedWorkerOptions<TInput>, bus: Bus, l
     if (checkpoint?.owner === exec) checkpoint = undefined;
     const executionMs = exec.startedAt === undefined ? 0 : Date.now() - exec.startedAt;
     count(outcome);
-    send(
-      Subjects.jobResult,
+    results.publish(
       resultPacket(
         { jobId: exec.request.jobId, workerId: id, executionMs, artifactPtrs: exec.artifactPtrs, ...outcome },
         exec.traceId,
       ),
       exec.headers,
+      resultMsgId(exec.request.jobId, exec.headers),
     );
     logger.info(
       {
@@ -365,15 +374,14 @@ async function startWorker<TInput>(o: ResolvedWorkerOptions<TInput>, bus: Bus, l
   const start = (exec: Execution) => {
     exec.state = 'running';
     exec.startedAt = Date.now();
-    // The first RUNNING progress tells the scheduler which worker of a queue group holds the job: sent at once for
-    // topic deliveries. A direct dispatch already names this worker, so there it only marks the job RUNNING and is
-    // sent once the handler has run for STARTED_NOTICE_DELAY_MS — quick jobs skip a whole state write.
-    const sendStarted = () => {
-      if (exec.state === 'running')
-        send(Subjects.jobProgress, progressPacket(id, exec.traceId, exec.request.jobId, 0, 'started'), exec.headers);
-    };
-    if (exec.via === 'direct') setTimeout(sendStarted, STARTED_NOTICE_DELAY_MS).unref();
-    else sendStarted();
+    // A topic delivery was claimed on arrival (see onJobRequest). A direct dispatch already names this worker, so
+    // its RUNNING notice is sent once the handler has run for STARTED_NOTICE_DELAY_MS — quick jobs skip a whole
+    // state write.
+    if (exec.via === 'direct')
+      setTimeout(() => {
+        if (exec.state === 'running')
+          send(Subjects.jobProgress, progressPacket(id, exec.traceId, exec.request.jobId, 0, 'started'), exec.headers);
+      }, STARTED_NOTICE_DELAY_MS).unref();
     void run(exec)
       .catch((err: unknown) => {
         logger.error({ err, job_id: exec.request.jobId }, 'job runner failed');
@@ -441,6 +449,10 @@ async function startWorker<TInput>(o: ResolvedWorkerOptions<TInput>, bus: Bus, l
       );
     }
     live.add(exec);
+    // Claim a topic delivery at once, even if it waits in the local queue: the first progress tells the scheduler
+    // which member of the queue group holds it, so an unclaimed dispatch really is one nobody got.
+    if (via === 'topic')
+      send(Subjects.jobProgress, progressPacket(id, traceId, request.jobId, 0, 'accepted'), headers);
     if (deadline !== undefined) armDeadline(exec, deadline);
     if (admission === 'run') start(exec);
   };
@@ -458,7 +470,8 @@ async function startWorker<TInput>(o: ResolvedWorkerOptions<TInput>, bus: Bus, l
       heartbeatPacket({
         workerId: id,
         pool: o.pool,
-        activeJobs: final ? 0 : slots.running + slots.queued,
+        // A job whose result is not yet stored still counts: the scheduler must not think it lost.
+        activeJobs: final ? 0 : slots.running + slots.queued + results.pending(),
         maxParallelJobs: o.concurrency,
         cpuLoad: load.cpuLoad,
         memoryLoad: load.memoryLoad,
@@ -516,9 +529,13 @@ async function startWorker<TInput>(o: ResolvedWorkerOptions<TInput>, bus: Bus, l
   publishHandshake();
   publishHeartbeat();
   let announceAgain = false;
+  let announcedAt = Date.now();
   const heartbeatTimer = setInterval(() => {
-    if (announceAgain) {
+    // A scheduler replica started after us never saw our handshake (CAP has no way to ask for one): repeat it now
+    // and then, so it learns our topics and direct dispatch within handshakeRepeatMs.
+    if (announceAgain || Date.now() - announcedAt >= o.handshakeRepeatMs) {
       announceAgain = false;
+      announcedAt = Date.now();
       publishHandshake();
     }
     publishHeartbeat();
@@ -566,6 +583,8 @@ async function startWorker<TInput>(o: ResolvedWorkerOptions<TInput>, bus: Bus, l
     if (timedOut) {
       for (const exec of [...live]) abort(exec, new WorkerShutdownError());
     }
+    // Results still waiting for a JetStream ack (nats-server restarting) get the rest of the drain time.
+    await results.settle(Math.max(1000, timeoutMs));
     clearInterval(heartbeatTimer);
     offReconnect();
     publishHeartbeat(true);

@@ -46,6 +46,11 @@ export interface WorkerOptions<TInput = unknown> {
   directDispatch?: boolean;
   /** Heartbeat period in ms, 500–5000. @default 2000 */
   heartbeatIntervalMs?: number;
+  /**
+   * How often the handshake is repeated, in ms (1000–600000), so scheduler replicas that start later learn this
+   * worker's topics and direct dispatch (CAP has no way to ask for a handshake). @default 15000
+   */
+  handshakeRepeatMs?: number;
   /** Labels reported in heartbeats (routing hints for the scheduler). @default {} */
   labels?: Readonly<Record<string, string>>;
   /** Display label in heartbeats (`agent_name`); never used as an identity. @default none */
@@ -72,6 +77,7 @@ export interface ResolvedWorkerOptions<TInput = unknown> {
   concurrency: number;
   directDispatch: boolean;
   heartbeatIntervalMs: number;
+  handshakeRepeatMs: number;
   labels: Readonly<Record<string, string>>;
   agentName: string;
   handler: JobHandler<TInput>;
@@ -103,6 +109,7 @@ export function resolveWorkerOptions<TInput = unknown>(options: WorkerOptions<TI
         MIN_HEARTBEAT_INTERVAL_MS,
         MAX_HEARTBEAT_INTERVAL_MS,
       ) ?? DEFAULT_HEARTBEAT_INTERVAL_MS,
+    handshakeRepeatMs: integerIn(options.handshakeRepeatMs, 'handshakeRepeatMs', 1000, 600_000) ?? 15_000,
     labels: resolveLabels(options.labels),
     agentName: optionalText(options.agentName, 'agentName') ?? '',
     handler: resolveHandler(options.handler),

@@ -136,4 +136,22 @@ export const schedulerConfigSpec = {
     expected: 'milliseconds ≥ 100',
     doc: 'How long a job waits for a live worker before it is dead-lettered with reason no_workers.',
   }),
+  streamReplicas: field({
+    env: 'CAPSTAN_STREAM_REPLICAS',
+    key: 'scheduler.streamReplicas',
+    default: 1,
+    schema: z.number().int().min(1).max(5),
+    fromEnv: parseIntegerEnv,
+    expected: 'an integer 1–5 (3 on a 3-node NATS cluster); at most the number of JetStream servers',
+    doc: 'JetStream replicas of the submit, result and dead-letter streams the scheduler creates.',
+  }),
+  submitBacklogMax: field({
+    env: 'CAPSTAN_SUBMIT_BACKLOG_MAX',
+    key: 'scheduler.submitBacklogMax',
+    default: 1_000_000,
+    schema: z.number().int().min(1),
+    fromEnv: parseIntegerEnv,
+    expected: 'an integer ≥ 1',
+    doc: 'Most submits waiting in JetStream for a scheduler; beyond it new submits are refused (admission control, 429 at the gateway).',
+  }),
 } as const;

@@ -103,6 +103,7 @@ export async function startSchedulerService(
         ...deps.timings,
       },
       maxConcurrentFlushes: store.kind === 'pglite' ? 1 : 4,
+      streams: { replicas: config.streamReplicas, submitBacklogMax: config.submitBacklogMax },
     });
     const metrics = await startMetricsServer({
       host: config.listenHost,
