@@ -22,6 +22,7 @@ const ORDER = [
   'policy-inproc',
   'policy-rpc',
   'gateway-http',
+  'overload',
 ];
 
 const n = (v, digits = 0) =>
@@ -118,6 +119,25 @@ const ROWS = {
       `fastify hello-world: ${n(r.ceiling?.reqPerSec)} req/s`,
       `${x(r.ratio?.getJobReqPerSec)} / ${x(r.ratio?.postJobReqPerSec)}`,
       goal(r.goals?.noErrors, 'no errors'),
+    ],
+  ],
+  overload: (r) => [
+    [
+      `overload (POST /v1/jobs at ${n(r.params?.factor)}× capacity for ${n(r.params?.overloadSeconds)} s)`,
+      `admitted ${n(r.capstan?.overload?.admittedRate)}/s of ${n(r.capstan?.overload?.offeredRate)}/s offered; ` +
+        `p50/p99 ${ms(r.capstan?.overload?.latencyMs)} (half load ${ms(r.capstan?.halfLoad?.latencyMs)}); ` +
+        `refused ${
+          Object.entries(r.capstan?.overload?.refused ?? {})
+            .map(([k, v]) => `${n(v)}× ${k}`)
+            .join(', ') || 'none'
+        }; lost ${n(r.capstan?.overload?.lost)}; peak RSS ${n(r.capstan?.peakRssMiB?.capstanTotal)} MiB`,
+      `BullMQ (no admission control) at ${n(r.bullmq?.overload?.offeredRate)}/s: p50/p99 ${ms(r.bullmq?.overload?.latencyMs)}; ` +
+        `Redis +${n((r.bullmq?.memory?.peakMiB?.redis ?? 0) - (r.bullmq?.memory?.startMiB?.redis ?? 0))} MiB`,
+      `${x(r.ratio?.admittedP99UnderOverload)} p99 under overload`,
+      goal(
+        r.goals?.noAdmittedJobLost && r.goals?.excessRefusedWithCodes && r.goals?.admittedP99AtMostTwiceHalfLoad,
+        'admitted p99 ≤ 2× half load, excess refused, none lost',
+      ),
     ],
   ],
 };

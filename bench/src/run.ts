@@ -9,6 +9,7 @@ import { e2eNoop } from './scenarios/e2e-noop.js';
 import { e2eRest } from './scenarios/e2e-rest.js';
 import { footprint } from './scenarios/footprint.js';
 import { gatewayHttp } from './scenarios/gateway-http.js';
+import { overload } from './scenarios/overload.js';
 import { payload1mb } from './scenarios/payload-1mb.js';
 import { policyInproc } from './scenarios/policy-inproc.js';
 import { policyRpc } from './scenarios/policy-rpc.js';
@@ -39,6 +40,20 @@ const scenarios: Record<string, () => Promise<Record<string, unknown>>> = {
       latencySeconds: quick ? 1.5 : 5,
       concurrency: 50,
       connections: 50,
+      log,
+    }),
+  overload: () =>
+    overload({
+      capacityJobs: quick ? 800 : 10_000,
+      window: 500,
+      warmup: quick ? 200 : 1000,
+      halfLoadSeconds: quick ? 2 : 10,
+      overloadSeconds: quick ? 10 : 60,
+      factor: 5,
+      backlogDelayMs: 50,
+      gatewayMaxInFlight: 128,
+      concurrency: 50,
+      connections: 256,
       log,
     }),
   'dispatch-overhead': () =>

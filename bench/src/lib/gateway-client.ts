@@ -33,6 +33,26 @@ export async function createApiKey(base: string): Promise<string> {
   return (created['api_key'] as { key: string }).key;
 }
 
+/** A `POST /v1/jobs` answered with something other than 202: its HTTP status and the error body's numeric code. */
+export class RestSubmitRefusal extends Error {
+  override name = 'RestSubmitRefusal';
+  /** `error.code` of the JSON error body; 0 when the body is not the gateway's error shape. */
+  readonly code: number;
+  constructor(
+    readonly status: number,
+    body: string,
+  ) {
+    super(`POST /v1/jobs → ${status}: ${body}`);
+    let code = 0;
+    try {
+      code = Number((JSON.parse(body) as { error?: { code?: unknown } }).error?.code ?? 0);
+    } catch {
+      // not JSON: keep 0
+    }
+    this.code = code;
+  }
+}
+
 /** Options of {@link createRestTarget}. */
 export interface RestTargetOptions {
   /** Gateway base URL, e.g. http://127.0.0.1:4001. */
@@ -105,7 +125,7 @@ export async function createRestTarget(o: RestTargetOptions): Promise<ClosableTa
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
             const text = Buffer.concat(chunks).toString();
-            if (res.statusCode !== 202) reject(new Error(`POST /v1/jobs → ${res.statusCode}: ${text}`));
+            if (res.statusCode !== 202) reject(new RestSubmitRefusal(res.statusCode ?? 0, text));
             else resolve((JSON.parse(text) as { job_id: string }).job_id);
           });
           res.on('error', reject);

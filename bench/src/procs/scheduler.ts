@@ -1,4 +1,5 @@
-// A scheduler replica in its own process, for benchmarks: env NATS_URL, DATABASE_URL, SCHEDULER_ID, FLUSHES;
+// A scheduler replica in its own process, for benchmarks: env NATS_URL, DATABASE_URL, SCHEDULER_ID, FLUSHES,
+// SUBMIT_BACKLOG_MAX;
 // SAFETY_KERNEL_URL asks that kernel's Check before every dispatch, built like the deployable scheduler service
 // builds it (POLICY_CACHE_TTL_MS: its decision cache, 0 = every job is a Check call); without it the allow-all policy.
 import { createBus } from '@capstan/bus';
@@ -26,6 +27,8 @@ const scheduler = await createScheduler({
   bus,
   db: store.db,
   maxConcurrentFlushes: Number(env['FLUSHES'] ?? 2),
+  // SUBMIT_BACKLOG_MAX bounds the submit stream (what CAPSTAN_SUBMIT_BACKLOG_MAX does in the scheduler service).
+  ...(env['SUBMIT_BACKLOG_MAX'] ? { streams: { submitBacklogMax: Number(env['SUBMIT_BACKLOG_MAX']) } } : {}),
   ...(kernel ? { policy: kernel as PolicyPort } : {}),
 });
 process.send?.({ ready: true });

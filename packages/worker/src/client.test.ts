@@ -1,5 +1,5 @@
 import { create, fromBinary, type MessageInitShape, toBinary } from '@bufbuild/protobuf';
-import { type Bus, createBus } from '@capstan/bus';
+import { type Bus, capstanStreams, createBus } from '@capstan/bus';
 import {
   GetJobRequestSchema,
   GetJobResponseSchema,
@@ -17,7 +17,13 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Client, createClient } from './client.js';
 import { createWorker } from './create-worker.js';
-import { ClientArgumentError, ResultReadError, SubmitError, WaitForResultTimeoutError } from './errors.js';
+import {
+  ClientArgumentError,
+  ResultReadError,
+  SubmitError,
+  SubmitRefusedError,
+  WaitForResultTimeoutError,
+} from './errors.js';
 import { startBridgeScheduler } from './testing/bridge-scheduler.js';
 import { until } from './testing/fake-scheduler.js';
 
@@ -160,6 +166,58 @@ describe('client.submit', () => {
         .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(SubmitError);
       expect((error as Error).message).toMatch(/was not acknowledged by the sys.job.submit stream.*ensureStreams/);
+    } finally {
+      await bareBus.close();
+      await bare.stop();
+    }
+  });
+});
+
+describe('client.submit at capacity', () => {
+  it('throws SubmitRefusedError (RESOURCE_EXHAUSTED) when the submit backlog is full, and succeeds once it drained', async () => {
+    // Its own server: the submit stream is bounded to two waiting submits (CAPSTAN_SUBMIT_BACKLOG_MAX=2).
+    const own = await startNats({ jetstream: true });
+    const ownBus = await createBus({ servers: own.url, senderId: uniqueName('full') });
+    try {
+      await ownBus.ensureStreams(capstanStreams({ submitBacklogMax: 2 }));
+      const ownClient = createClient({ bus: ownBus, pointers });
+      await ownClient.submit({ topic: 'job.echo', input: 1 });
+      await ownClient.submit({ topic: 'job.echo', input: 2 });
+      const refused = await ownClient.submit({ topic: 'job.echo', input: { n: 3 } }).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(SubmitRefusedError);
+      expect(refused).toBeInstanceOf(SubmitError); // callers that catch SubmitError still see it
+      expect(refused).toMatchObject({ name: 'SubmitRefusedError', code: 'RESOURCE_EXHAUSTED' });
+      expect((refused as Error).message).toMatch(/refused \(RESOURCE_EXHAUSTED\).*stream is full.*retry later/);
+      expect((refused as Error).cause).toMatchObject({ code: 10077 });
+      // Nothing was accepted under that new job id, so the input stored for it is gone again.
+      expect(await redis.exists(`ctx:${(refused as SubmitRefusedError).jobId}`)).toBe(0);
+
+      // A caller-chosen id may be a retry of a submit accepted long ago: its input stays.
+      const jobId = uniqueName('job');
+      const error = await ownClient.submit({ topic: 'job.echo', jobId, input: { n: 3 } }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ name: 'SubmitRefusedError', jobId });
+      expect(await redis.exists(`ctx:${jobId}`)).toBe(1);
+
+      // A scheduler takes the waiting submits off the stream: the same job id is accepted on retry.
+      const jsm = await jetstreamManager(ownBus.nc);
+      await jsm.streams.purge(Streams.submit);
+      await expect(ownClient.submit({ topic: 'job.echo', jobId, input: { n: 3 } })).resolves.toMatchObject({ jobId });
+      expect((await jsm.streams.info(Streams.submit)).state.messages).toBe(1);
+    } finally {
+      await ownBus.close();
+      await own.stop();
+    }
+  });
+
+  it('keeps the plain SubmitError for a missing stream', async () => {
+    const bare = await startNats({ jetstream: true });
+    const bareBus = await createBus({ servers: bare.url, senderId: uniqueName('bare') });
+    try {
+      const error = await createClient({ bus: bareBus, pointers })
+        .submit({ topic: 'job.echo', input: 1 })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(SubmitError);
+      expect(error).not.toBeInstanceOf(SubmitRefusedError);
     } finally {
       await bareBus.close();
       await bare.stop();

@@ -11,7 +11,7 @@ import {
 import { contextPointer, type PointerStore } from '@capstan/pointers';
 import { isSubjectToken, jobSubject, newJobId, newTraceId, Subjects } from '@capstan/protocol';
 import { type Logger, pino } from 'pino';
-import { ClientArgumentError, SubmitError } from './errors.js';
+import { ClientArgumentError, SubmitError, SubmitRefusedError } from './errors.js';
 import { DEFAULT_WAIT_TIMEOUT_MS, type JobResultView, type WaitOptions, watchJob } from './watch-job.js';
 
 /** Options for {@link createClient}. */
@@ -82,7 +82,9 @@ export interface Client {
    * Stores `input` at `redis://ctx:<job_id>`, then publishes the `JobRequest` on `sys.job.submit` and waits for the
    * JetStream ack: once this resolves the submit is durable. The stream dedupes on the job id, so retrying a failed
    * submit with the same `jobId` is safe.
-   * @throws {ClientArgumentError} on invalid options; {@link SubmitError} when the input or the submit cannot be stored.
+   * @throws {ClientArgumentError} on invalid options; {@link SubmitRefusedError} (a {@link SubmitError}, code
+   * `RESOURCE_EXHAUSTED`) when the submit stream is full — Capstan is at capacity, retry later; {@link SubmitError}
+   * when the input or the submit cannot be stored.
    */
   submit(options: SubmitOptions): Promise<SubmitReceipt>;
   /**
@@ -145,6 +147,17 @@ export function createClient(options: ClientOptions): Client {
         msgId: jobId,
       });
     } catch (err) {
+      if (isStreamFull(err)) {
+        // Nothing was accepted, so the input stored above is garbage — when the job id is new. A caller-chosen id
+        // may be a retry of a submit accepted long ago (beyond the stream's dedupe window) whose job still needs it.
+        if (submitOptions.jobId === undefined && request.contextPtr !== '')
+          await pointers.delete(request.contextPtr).catch(() => {});
+        throw new SubmitRefusedError(
+          `submit of job ${jobId} refused (RESOURCE_EXHAUSTED): the ${Subjects.jobSubmit} stream is full — the schedulers' backlog reached its bound (CAPSTAN_SUBMIT_BACKLOG_MAX), so Capstan is at capacity. Nothing was accepted; retry later with backoff, with the same jobId`,
+          jobId,
+          { cause: err },
+        );
+      }
       throw new SubmitError(
         `submit of job ${jobId} was not acknowledged by the ${Subjects.jobSubmit} stream: ${(err as Error).message}. Is the scheduler's JetStream stream there (bus.ensureStreams())?`,
         jobId,
@@ -196,6 +209,23 @@ export function createClient(options: ClientOptions): Client {
       await bus.nc.flush();
     },
   };
+}
+
+/**
+ * JetStream's "stream store failed" API error (nats-server `JSStreamStoreFailedF`): with `discard: new` a full
+ * stream answers a publish with it and the reason "maximum messages exceeded" (or "… bytes exceeded").
+ */
+const JS_STREAM_STORE_FAILED = 10077;
+
+/** True when a JetStream publish was refused because the stream is at its `max_msgs` / `max_bytes` bound. */
+function isStreamFull(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  return (
+    typeof e === 'object' &&
+    e !== null &&
+    e.code === JS_STREAM_STORE_FAILED &&
+    /maximum (messages|bytes) exceeded/i.test(String(e.message))
+  );
 }
 
 /** Validates submit options and builds the CAP `JobRequest`. */

@@ -21,6 +21,17 @@ export class SubmitError extends Error {
   }
 }
 
+/**
+ * Thrown by `Client.submit` when JetStream refuses the submit because the submit stream is full: the schedulers'
+ * backlog reached its bound (`CAPSTAN_SUBMIT_BACKLOG_MAX`), so the system is at capacity. Nothing was accepted;
+ * retry later (with backoff), with the same `jobId`. Admission control, not a fault: the gateway answers it with 429.
+ */
+export class SubmitRefusedError extends SubmitError {
+  override name = 'SubmitRefusedError';
+  /** The gRPC-style status of the refusal, the same the gateway and CAP workers use for "at capacity". */
+  readonly code = 'RESOURCE_EXHAUSTED' as const;
+}
+
 /** Thrown by `Client.waitForResult` when the job is not terminal within `timeoutMs`. */
 export class WaitForResultTimeoutError extends Error {
   override name = 'WaitForResultTimeoutError';

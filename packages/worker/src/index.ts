@@ -23,6 +23,7 @@ export {
   ClientArgumentError,
   ResultReadError,
   SubmitError,
+  SubmitRefusedError,
   WaitForResultTimeoutError,
   WorkerOptionsError,
   WorkerStartError,

@@ -54,6 +54,14 @@ export const ErrorCodes = Object.freeze({
   DLQ_ENTRY_NOT_FOUND: capstan(1011, 404, 'Dead-letter entry not found'),
   /** An Idempotency-Key was reused with a different request body. */
   IDEMPOTENCY_KEY_REUSED: capstan(1012, 409, 'Idempotency-Key reused with a different request'),
+  /** The change would leave the organization without an active owner (demoting or removing its last owner). */
+  LAST_OWNER: capstan(1013, 409, 'An organization must keep at least one owner'),
+  /** The member was removed from the organization (deactivated); its role can no longer be changed. */
+  USER_REMOVED: capstan(1014, 409, 'Member removed from the organization'),
+  /** The schedulers' submit backlog is full (JetStream refused the submit): Capstan is at capacity; see `Retry-After`. */
+  SUBMIT_BACKLOG_FULL: capstan(1015, 429, 'Job backlog full (RESOURCE_EXHAUSTED); retry later'),
+  /** This gateway replica has as many submits in progress as it allows; see `Retry-After`. */
+  SUBMITS_IN_FLIGHT_LIMIT: capstan(1016, 503, 'Too many submits in progress on this gateway; retry later'),
 
   // From the CACP seed.
   /** 2001: agent not found. */

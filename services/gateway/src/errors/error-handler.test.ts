@@ -1,3 +1,5 @@
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes } from './error-codes.js';
 import { toGatewayError } from './error-handler.js';
@@ -9,6 +11,21 @@ describe('error mapping', () => {
     expect(toGatewayError(own)).toBe(own);
     const internal = toGatewayError(new Error('connection refused to 10.0.0.1'));
     expect(internal).toMatchObject({ code: 1000, statusCode: 500, message: 'Internal error' });
+  });
+
+  it('serialises through pino (what the error handler logs for 5xx) without throwing', () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    const logger = pino({ level: 'error' }, sink);
+    const err = new GatewayError('INTERNAL', 'backend down', { cause: new Error('ECONNREFUSED') });
+    expect(() => logger.error({ err }, 'request failed')).not.toThrow();
+    expect(err.code).toBe(1000);
+    expect(err.statusCode).toBe(500);
   });
 
   it('maps fastify client errors to their codes', () => {

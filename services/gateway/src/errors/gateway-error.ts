@@ -34,7 +34,7 @@ export class GatewayError extends Error {
   /** The code's name, e.g. `AGENT_NOT_FOUND`. */
   readonly codeName: ErrorCodeName;
   /** The code definition (number, HTTP status). */
-  readonly definition: ErrorCodeDefinition;
+  declare readonly definition: ErrorCodeDefinition;
   /** Field-level details. */
   readonly details: readonly FieldError[];
   /** Extra response headers. */
@@ -44,7 +44,8 @@ export class GatewayError extends Error {
     const definition = ErrorCodes[codeName];
     super(message ?? definition.message, { cause: options.cause });
     this.codeName = codeName;
-    this.definition = definition;
+    // Not enumerable: pino's error serializer walks enumerable fields and would try to mark this frozen object.
+    Object.defineProperty(this, 'definition', { value: definition, enumerable: false });
     this.details = options.details ?? [];
     this.headers = options.headers ?? {};
   }

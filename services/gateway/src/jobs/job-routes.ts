@@ -5,6 +5,7 @@ import { Subjects } from '@capstan/protocol';
 import { sql } from 'kysely';
 import { z } from 'zod';
 import type { AuthContext } from '../auth/auth-context.js';
+import { sendError } from '../errors/error-handler.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { cursorPaginationSchema, cursorSchema, decodeCursor, pageOf, perPageSchema } from '../http/pagination.js';
 import type { GatewayRouteModule } from '../http/route-module.js';
@@ -23,6 +24,7 @@ import {
   submitJobResponseSchema,
 } from './job-schemas.js';
 import { acceptedJobView, apiState, toJob } from './job-view.js';
+import { submitsInFlightError } from './submit-admission.js';
 import { submitJob } from './submit-job.js';
 
 const jobCursor = z.object({ c: z.iso.datetime(), j: z.string() });
@@ -47,10 +49,19 @@ export const jobRoutes: GatewayRouteModule = async (app) => {
       tags: ['jobs'],
       summary: 'Submit a job',
       description:
-        'Stores the input at redis://ctx:<job_id> and publishes a CAP JobRequest on sys.job.submit; answers once the JetStream stream acknowledged it (202, state ACCEPTED): from then on the job is durable and will be recorded and run by a scheduler. With an Idempotency-Key, a resubmit returns the same job (200, idempotent_replay true); the same key with a different body is refused (409, code 1012).',
+        'Stores the input at redis://ctx:<job_id> and publishes a CAP JobRequest on sys.job.submit; answers once the JetStream stream acknowledged it (202, state ACCEPTED): from then on the job is durable and will be recorded and run by a scheduler. With an Idempotency-Key, a resubmit returns the same job (200, idempotent_replay true); the same key with a different body is refused (409, code 1012). At capacity nothing is accepted: 429 (code 1015) when the job backlog is full, 503 (code 1016) when this gateway has too many submits in progress; both with Retry-After.',
       headers: submitJobHeadersSchema,
       body: submitJobBodySchema,
       response: { 200: submitJobResponseSchema, 202: submitJobResponseSchema },
+    },
+    // After authentication, rate limit and access checks, before the body is read: a replica at its bound refuses
+    // at once (503, code 1016) instead of queueing. The slot is freed when the response is done or the client left
+    // (a handler still running then is bounded by the JetStream ack timeout).
+    onRequest: async (request, reply) => {
+      const release = gateway.submitLimiter.tryAcquire();
+      // Answered here rather than thrown: a refusal at capacity is the system working, not a fault to log as one.
+      if (!release) return sendError(request, reply, submitsInFlightError(gateway.submitLimiter.max));
+      reply.raw.once('close', release);
     },
     handler: async (request, reply) => {
       const auth = request.auth as AuthContext;

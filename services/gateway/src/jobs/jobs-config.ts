@@ -35,6 +35,15 @@ export const jobsConfigFields = {
     expected: 'milliseconds from 10000 to 604800000',
     doc: 'How long the gateway remembers an accepted submit in Redis: GET shows it as ACCEPTED until the scheduler records it, and a reused Idempotency-Key with a different request is refused (409) within this window. After it, the jobs table alone answers a reused key.',
   }),
+  jobSubmitMaxInFlight: field({
+    env: 'CAPSTAN_GATEWAY_JOB_SUBMIT_MAX_IN_FLIGHT',
+    key: 'gateway.jobs.submitMaxInFlight',
+    default: 512,
+    schema: positiveInt(1, 1_000_000),
+    fromEnv: parseIntegerEnv,
+    expected: 'an integer from 1 to 1000000',
+    doc: 'Most POST /v1/jobs this replica processes at once; more get 503 (code 1016, Retry-After) before their body is read, so memory stays bounded under any load. Worst case held in request bodies: this × CAPSTAN_GATEWAY_BODY_LIMIT_BYTES.',
+  }),
   jobResultMaxBytes: field({
     env: 'CAPSTAN_GATEWAY_JOB_RESULT_MAX_BYTES',
     key: 'gateway.jobs.resultMaxBytes',

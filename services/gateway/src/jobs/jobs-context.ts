@@ -6,6 +6,7 @@ import type { GatewayServiceConfig } from '../gateway-config.js';
 import { createJobEventHub, type JobEventHub } from '../streaming/job-event-hub.js';
 import { createStreamRegistry, type StreamRegistry } from '../streaming/stream-registry.js';
 import { type AcceptedJobs, createAcceptedJobs } from './accepted-jobs.js';
+import { createSubmitLimiter, type SubmitLimiter } from './submit-admission.js';
 
 /** The shared clients of the jobs and streaming surfaces (part of `GatewayContext`). */
 export interface JobsContext {
@@ -13,6 +14,8 @@ export interface JobsContext {
   pointers: PointerStore;
   /** Submits accepted but not yet recorded by the scheduler, and idempotency fingerprints (Redis). */
   acceptedJobs: AcceptedJobs;
+  /** Bounds this replica's submits in progress (`CAPSTAN_GATEWAY_JOB_SUBMIT_MAX_IN_FLIGHT`). */
+  submitLimiter: SubmitLimiter;
   /** One NATS subscription per tenant to the scheduler's job events, shared by every WebSocket and SSE client. */
   jobEvents: JobEventHub;
   /** Open WebSocket sessions and SSE streams of this replica. */
@@ -41,6 +44,7 @@ export function createJobsContext(options: JobsContextOptions): { context: JobsC
     context: {
       pointers,
       acceptedJobs: createAcceptedJobs(redis, config.jobAcceptedTtlMs),
+      submitLimiter: createSubmitLimiter(config.jobSubmitMaxInFlight),
       jobEvents,
       streams: createStreamRegistry(),
     },

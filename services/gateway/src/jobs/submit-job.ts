@@ -18,6 +18,7 @@ import { jobIdFor } from './job-ids.js';
 import { checkInputPointer, type PreparedInput, prepareInput, storeInput } from './job-input.js';
 import type { SubmitJobBody } from './job-schemas.js';
 import { apiState } from './job-view.js';
+import { backlogFullError, isSubmitBacklogFull } from './submit-admission.js';
 
 /** How long the JetStream ack of a submit may take before the call fails with 503. */
 export const SUBMIT_ACK_TIMEOUT_MS = 5000;
@@ -110,7 +111,8 @@ export function buildJobRequest(
  * the derived job id is claimed in Redis. A replay with the same request re-runs the (idempotent) store-and-publish
  * steps — completing a submit whose first attempt died half-way — and returns the same job id; a different request
  * under the same key is refused with 409 (code 1012).
- * @throws {GatewayError} 400/413 for bad input, 409 for a reused key, 503 when Redis or JetStream are unavailable.
+ * @throws {GatewayError} 400/413 for bad input, 409 for a reused key, 429 (code 1015) when the submit backlog is full,
+ * 503 when Redis or JetStream are unavailable.
  */
 export async function submitJob(
   gateway: GatewayContext,
@@ -174,6 +176,12 @@ export async function submitJob(
         { msgId: jobId, timeoutMs: SUBMIT_ACK_TIMEOUT_MS },
       );
     } catch (cause) {
+      if (isSubmitBacklogFull(cause)) {
+        // Nothing was accepted: a first attempt's inline input is garbage now (a replay's may belong to the
+        // original submit, so it stays).
+        if (claim.claimed && input.kind === 'inline') await gateway.pointers.delete(contextPtr).catch(() => {});
+        throw backlogFullError(jobId, cause);
+      }
       throw new GatewayError(
         'SERVICE_UNAVAILABLE',
         `The submit of job ${jobId} was not acknowledged by the ${Subjects.jobSubmit} stream; nothing was accepted. Retry (with an Idempotency-Key to be safe)`,

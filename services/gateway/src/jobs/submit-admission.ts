@@ -1,0 +1,82 @@
+/**
+ * Admission control of `POST /v1/jobs`: what the gateway refuses when Capstan (or this replica) is at capacity.
+ *
+ * - The schedulers' backlog: the submit stream holds at most `CAPSTAN_SUBMIT_BACKLOG_MAX` submits (JetStream
+ *   `discard: new`); a full stream refuses the publish and the gateway answers 429, code 1015, with `Retry-After`.
+ * - This replica's own work: at most `CAPSTAN_GATEWAY_JOB_SUBMIT_MAX_IN_FLIGHT` submits are processed at once;
+ *   beyond it the request is answered 503, code 1016, before its body is read, so the gateway's memory stays bounded
+ *   whatever the offered load (a queue here would only add latency and memory).
+ */
+import { Subjects } from '@capstan/protocol';
+import { GatewayError } from '../errors/gateway-error.js';
+
+/** Seconds a refused submitter is told to wait (`Retry-After`): a backlog sized for ~50 ms drains well within it. */
+export const SUBMIT_REFUSED_RETRY_AFTER_SECONDS = 1;
+
+/**
+ * JetStream's "stream store failed" API error (nats-server `JSStreamStoreFailedF`): a stream with `discard: new`
+ * at its bound answers a publish with it and the reason "maximum messages exceeded" (or "… bytes exceeded").
+ */
+const JS_STREAM_STORE_FAILED = 10077;
+
+/** True when a JetStream publish was refused because the stream is at its `max_msgs` / `max_bytes` bound. */
+export function isSubmitBacklogFull(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  return (
+    typeof e === 'object' &&
+    e !== null &&
+    e.code === JS_STREAM_STORE_FAILED &&
+    /maximum (messages|bytes) exceeded/i.test(String(e.message))
+  );
+}
+
+/** The 429 for a submit JetStream refused because the backlog is full. */
+export function backlogFullError(jobId: string, cause: unknown): GatewayError {
+  return new GatewayError(
+    'SUBMIT_BACKLOG_FULL',
+    `Job ${jobId} was not accepted (RESOURCE_EXHAUSTED): the job backlog (${Subjects.jobSubmit} stream) is full, Capstan is at capacity. Retry after the Retry-After delay, with backoff (an Idempotency-Key makes the retry safe)`,
+    { cause, headers: { 'retry-after': String(SUBMIT_REFUSED_RETRY_AFTER_SECONDS) } },
+  );
+}
+
+/** The 503 for a submit beyond this replica's bound of submits in progress. */
+export function submitsInFlightError(max: number): GatewayError {
+  return new GatewayError(
+    'SUBMITS_IN_FLIGHT_LIMIT',
+    `This gateway is processing ${max} submits already (CAPSTAN_GATEWAY_JOB_SUBMIT_MAX_IN_FLIGHT); nothing was accepted. Retry after the Retry-After delay, with backoff`,
+    { headers: { 'retry-after': String(SUBMIT_REFUSED_RETRY_AFTER_SECONDS) } },
+  );
+}
+
+/** Counts the submits this replica is processing and refuses new ones beyond a bound (no queue). */
+export interface SubmitLimiter {
+  /** The bound ({@link SubmitLimiter.inFlight} never exceeds it). */
+  readonly max: number;
+  /** Submits in progress now. */
+  readonly inFlight: number;
+  /** Takes a slot and returns its release function (idempotent), or `undefined` when every slot is taken. */
+  tryAcquire(): (() => void) | undefined;
+}
+
+/** Creates a {@link SubmitLimiter} with `max` slots (`CAPSTAN_GATEWAY_JOB_SUBMIT_MAX_IN_FLIGHT`). */
+export function createSubmitLimiter(max: number): SubmitLimiter {
+  if (!Number.isInteger(max) || max < 1)
+    throw new RangeError(`createSubmitLimiter max: got ${String(max)}; expected a positive integer`);
+  let inFlight = 0;
+  return {
+    max,
+    get inFlight() {
+      return inFlight;
+    },
+    tryAcquire() {
+      if (inFlight >= max) return undefined;
+      inFlight++;
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        inFlight--;
+      };
+    },
+  };
+}
