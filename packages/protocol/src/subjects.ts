@@ -47,6 +47,12 @@ export const CapstanSubjects = {
   ctlJobGet: 'capstan.ctl.job.get',
   /** Request/reply: re-submit a dead-lettered job (`RetryDeadLetterRequest` → `RetryDeadLetterResponse`). */
   ctlDlqRetry: 'capstan.ctl.dlq.retry',
+  /**
+   * Gateway replicas announce which workers hold a WebSocket session on them (JSON, see
+   * `services/gateway/src/agents/presence-sharing.ts`), so `GET /v1/agents` availability agrees on every
+   * replica. No queue group: every replica sees every announcement.
+   */
+  gatewayPresence: 'capstan.gateway.presence',
 } as const;
 
 /** Every job event of a tenant (`capstan.events.job.<tenant>.>`); `*` for every tenant. */

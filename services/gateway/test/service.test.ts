@@ -205,18 +205,24 @@ describe('OpenAPI document', () => {
         'GET /v1/jobs/{id}/stream',
         'POST /v1/jobs/{id}/cancel',
         'GET /v1/workers',
+        'GET /v1/users',
+        'POST /v1/users',
+        'GET /v1/users/{id}',
+        'PATCH /v1/users/{id}',
+        'DELETE /v1/users/{id}',
       ].sort(),
     );
     const byName = Object.fromEntries(operations);
     expect(byName['GET /health']?.security).toEqual([]);
     expect(byName['DELETE /v1/agents/{id}']?.security).toEqual([{ ApiKeyAuth: [] }, { BearerAuth: [] }]);
     expect(JSON.stringify(byName['DELETE /v1/agents/{id}'])).toContain('role **admin**');
+    expect(JSON.stringify(byName['PATCH /v1/users/{id}'])).toContain('role **admin**');
     expect(byName['POST /v1/api-keys']?.requestBody).toBeDefined();
     expect(Object.keys(byName['GET /v1/agents']?.responses ?? {})).toEqual(
       expect.arrayContaining(['200', '4XX', '5XX']),
     );
     expect(Object.keys(doc.components.schemas)).toEqual(
-      expect.arrayContaining(['ErrorResponse', 'Agent', 'MaskedApiKey', 'AuditLog']),
+      expect.arrayContaining(['ErrorResponse', 'Agent', 'MaskedApiKey', 'AuditLog', 'Member']),
     );
     expect(Object.keys(doc.components.securitySchemes).sort()).toEqual(['ApiKeyAuth', 'BearerAuth']);
   });

@@ -1,22 +1,13 @@
 import { z } from 'zod';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { GatewayRouteModule } from '../http/route-module.js';
-import { whenPresent } from '../http/schema-messages.js';
 import { newUserId } from '../ids.js';
 import { insertOrganization, isUniqueViolation } from '../tenancy/organization-store.js';
 import type { AuthContext } from './auth-context.js';
+import { emailSchema, passwordSchema } from './credential-schemas.js';
 import type { JwtSubject } from './jwt-service.js';
 import { hashPassword, verifyAgainstDummy, verifyPassword } from './password-hash.js';
 import { roleSchema } from './roles.js';
-
-const emailSchema = z
-  .email({ error: whenPresent('not an email address') })
-  .max(254)
-  .transform((email) => email.toLowerCase());
-const passwordSchema = z
-  .string()
-  .min(8, 'too short: at least 8 characters')
-  .max(1024, 'too long: at most 1024 characters');
 
 const userSchema = z.object({ id: z.string(), email: z.string(), name: z.string(), role: roleSchema });
 const tokenFields = {

@@ -19,6 +19,8 @@ export const SCOPES = [
   'workers:read',
   'messages:send',
   'messages:read',
+  'users:read',
+  'users:write',
 ] as const;
 
 /** One API-key scope. */
