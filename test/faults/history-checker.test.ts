@@ -204,6 +204,18 @@ describe('checkHistory', () => {
       expect(invariants(h)).toContain('I4 j1: dispatch 1.1 was published after 2.2');
     });
 
+    it('accepts the same lease published again to the same worker (redelivery of an unclaimed direct dispatch)', () => {
+      const h = cleanHistory();
+      const first = h.dispatches.find((d) => d.jobId === 'j1')!;
+      h.dispatches.splice(h.dispatches.indexOf(first) + 1, 0, { ...first, at: first.at + 5000 });
+      expect(invariants(h)).toEqual([]);
+      // …but not to another worker.
+      const other = cleanHistory();
+      const d = other.dispatches.find((x) => x.jobId === 'j1')!;
+      other.dispatches.splice(other.dispatches.indexOf(d) + 1, 0, { ...d, workerId: 'w9', at: d.at + 5000 });
+      expect(invariants(other)).toContain('I4 j1: dispatch 1.1 was published after 1.1');
+    });
+
     it('catches a terminal state accepted from a result of an older epoch', () => {
       const h = cleanHistory();
       h.db.events[4] = { ...h.db.events[4]!, leaseEpoch: 2 };
@@ -264,7 +276,7 @@ describe('checkHistory', () => {
   });
 
   describe('I6: bounded memory, no process dies', () => {
-    it('catches a process that died unasked and one that grew too big; a process killed on purpose is fine', () => {
+    it('catches a process that died unasked and one that grew too big; a process killed on purpose, or dead before the run, is fine', () => {
       const h = cleanHistory();
       h.processes = [
         { name: 'scheduler-a', expectedAlive: true, alive: false, exit: 'code 1', peakRssBytes: 0 },
@@ -275,6 +287,9 @@ describe('checkHistory', () => {
         'I6 -: scheduler-a died (code 1)',
         'I6 -: worker-2 reached 700 MiB RSS (limit 512 MiB)',
       ]);
+      // A death before this run's `since` belongs to the fault that caused it.
+      h.processes[0]!.exitedAt = T - 5;
+      expect(invariants(h, { since: T - 1 })).toEqual([]);
     });
   });
 });

@@ -62,7 +62,7 @@ function recoveryOf(s: FaultStack, jobs: readonly string[], from: string, at: nu
   };
 }
 
-describe('worker faults', () => {
+describe('worker faults', { timeout: 60_000 }, () => {
   it('fault 1: SIGKILL a worker mid-job → its jobs are re-dispatched and complete within the heartbeat timeout + 1 s, SUCCEEDED once', async ({
     task,
   }) => {

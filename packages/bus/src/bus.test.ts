@@ -38,9 +38,9 @@ function deferred<T>() {
   return { promise, resolve };
 }
 
-async function until(cond: () => boolean, timeoutMs = 5000): Promise<void> {
+async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
   const end = Date.now() + timeoutMs;
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() > end) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 10));
   }
@@ -343,6 +343,35 @@ describe('bus over a real nats-server', () => {
     expect(await done.promise).toBe(6);
     expect(deliveries).toEqual([1, 2, 3, 4, 5, 6]);
     expect(letters).toEqual([]);
+  });
+
+  it('JetStream: consumerPosition reports the stream end and the ack floor of a durable consumer', async () => {
+    const stream = uniqueName('S');
+    const subject = uniqueName('pos');
+    const b = await bus('pos');
+    await b.ensureStreams([{ name: stream, subjects: [subject] }]);
+    const release = deferred<void>();
+    let handled = 0;
+    await b.consume({
+      stream,
+      durable: 'p',
+      concurrency: 1,
+      handler: async () => {
+        handled++;
+        if (handled === 2) await release.promise;
+      },
+    });
+    for (let i = 0; i < 3; i++)
+      await b.publishDurable(
+        subject,
+        b.packet({ case: 'jobCancel', value: create(JobCancelSchema, { jobId: `p${i}` }) }),
+      );
+    await until(() => handled === 2);
+    const held = await b.consumerPosition(stream, 'p');
+    expect(held).toEqual({ lastSeq: 3, ackFloor: 1 });
+    release.resolve();
+    await until(async () => (await b.consumerPosition(stream, 'p')).ackFloor === 3);
+    await expect(b.consumerPosition(stream, 'missing')).rejects.toThrow();
   });
 
   it('JetStream: a handler running longer than the ack wait keeps its packet (no redelivery)', async () => {

@@ -1087,6 +1087,8 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     const res = packet.payload.value;
     const workerId = res.workerId || packet.senderId;
     const leaseHeader = ctx.header(CapstanHeaders.lease);
+    if (!ID_PATTERN.test(res.jobId))
+      throw new PacketRejectedError('INVALID_INPUT', `result with an invalid job id (expected ${ID_PATTERN})`);
     let refusal: PacketRejectedError | undefined;
     await withJob(res.jobId, (cur, now) => {
       refusal = undefined;
@@ -1166,6 +1168,8 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     const p = packet.payload.value;
     const workerId = packet.senderId;
     const leaseHeader = ctx.header(CapstanHeaders.lease);
+    if (!ID_PATTERN.test(p.jobId))
+      throw new PacketRejectedError('INVALID_INPUT', `progress with an invalid job id (expected ${ID_PATTERN})`);
     let refused = false;
     const r = await withJob(p.jobId, (cur, now) => {
       refused = !ACTIVE.has(cur.state) || fenceCheck(cur, workerId, leaseHeader) !== undefined;
@@ -1184,6 +1188,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       repo.writeProgress(cur.jobId, fields.progressPct, fields.progressMessage);
       return undefined;
     });
+    if (!r) throw new PacketRejectedError('NOT_FOUND', `progress for unknown job ${p.jobId}`);
     if (refused) metrics.staleResults.inc({ kind: 'progress' });
     else if (r && ACTIVE.has(r.state) && (p.percent > 0 || p.message))
       publishEvent(r, JobEventKind.PROGRESS, { reason: 'progress' });
@@ -1349,8 +1354,14 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     }
   };
 
-  // Jobs suspected lost on an idle live worker: the row version seen, and when.
-  const lostSuspects = new Map<string, { version: number; since: number }>();
+  // Jobs suspected lost on an idle live worker: the row version seen, when, and the result stream's last sequence
+  // then (a result published before the sighting may still wait there, e.g. while the consumer's leader moves).
+  const lostSuspects = new Map<string, { version: number; since: number; resultSeq: number }>();
+  const resultPosition = () =>
+    bus.consumerPosition(Streams.result, SCHEDULER_QUEUE_GROUP).catch((err: unknown) => {
+      logger.debug({ err }, 'result consumer position unknown; lost-work checks wait');
+      return undefined;
+    });
   /** See {@link SchedulerTimings.lostWorkGraceMs}: two sightings, the grace apart, of an unchanged row. */
   const findLostWork = async (now: number) => {
     const grace = t.lostWorkGraceMs;
@@ -1364,14 +1375,19 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     const heardAt = new Map(idle.map((w) => [w.workerId, w.lastSeenMs]));
     const held = await repo.findHeldByWorkers([...heardAt.keys()], now - grace, 500);
     const seen = new Set<string>();
+    let position: { lastSeq: number; ackFloor: number } | undefined | null = null;
     for (const r of held) {
       // The idle report must postdate the job's last write by the grace: the dispatch had time to arrive.
       // A job being cancelled ends CANCELLED at the cancel grace instead.
       if (r.cancelRequested || (heardAt.get(r.workerId) ?? 0) < r.updatedAt + grace) continue;
       seen.add(r.jobId);
+      if (position === null) position = await resultPosition();
+      if (!position) return;
       const s = lostSuspects.get(r.jobId);
-      if (!s || s.version !== r.version) lostSuspects.set(r.jobId, { version: r.version, since: now });
-      else if (now - s.since >= grace) {
+      if (!s || s.version !== r.version)
+        lostSuspects.set(r.jobId, { version: r.version, since: now, resultSeq: position.lastSeq });
+      // Lost only once every result published before the first sighting has been handled.
+      else if (now - s.since >= grace && position.ackFloor >= s.resultSeq) {
         lostSuspects.delete(r.jobId);
         logger.warn(
           { job_id: r.jobId, worker_id: r.workerId, state: r.state, attempt: r.attempt },

@@ -4,7 +4,13 @@ import {
   RetryDeadLetterRequestSchema,
   RetryDeadLetterResponseSchema,
 } from '@capstan/gen/capstan/scheduler/v1/job_event_pb';
-import { CompensationSchema, JobCancelSchema, JobResultSchema, JobStatus } from '@capstan/gen/cordum/agent/v1/job_pb';
+import {
+  CompensationSchema,
+  JobCancelSchema,
+  JobProgressSchema,
+  JobResultSchema,
+  JobStatus,
+} from '@capstan/gen/cordum/agent/v1/job_pb';
 import { CapstanSubjects, Subjects } from '@capstan/protocol';
 import { uniqueName } from '@capstan/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -194,6 +200,12 @@ describe('fencing and bad input', () => {
       Subjects.jobCancel,
       stack.client.packet({ case: 'jobCancel', value: create(JobCancelSchema, { jobId: 'nope' }) }),
     );
+    // Progress for an unknown job, and one whose id no job can have.
+    for (const jobId of ['nope', 'x'.repeat(300)])
+      stack.client.publish(
+        Subjects.jobProgress,
+        stack.client.packet({ case: 'jobProgress', value: create(JobProgressSchema, { jobId, percent: 10 }) }),
+      );
     // The pipeline still serves real work.
     const req = await stack.submit(tp, { echo: 'still alive' });
     expect((await stack.terminal(req.jobId))['state']).toBe('SUCCEEDED');
@@ -201,7 +213,7 @@ describe('fencing and bad input', () => {
     const byCode = Object.fromEntries(dlqs.map(([s, d]) => [s, d.list.map((l) => l.code).sort()]));
     expect(byCode[Subjects.jobSubmit]).toEqual(['101', '101', '203']);
     expect(byCode[Subjects.jobResult]).toEqual(['101', '204']);
-    expect(byCode[Subjects.jobProgress]).toEqual(['101']);
+    expect(byCode[Subjects.jobProgress]).toEqual(['101', '203', '204']);
     expect(byCode[Subjects.jobCancel]).toEqual(['101', '204']);
     expect(byCode[Subjects.heartbeat]).toEqual(['101']);
     expect(byCode[Subjects.handshake]).toEqual(['101']);

@@ -158,8 +158,13 @@ export function createClient(options: ClientOptions): Client {
           { cause: err },
         );
       }
+      // No responder: the stream is missing, or (in a JetStream cluster) its leader is being elected right now.
+      const hint =
+        (err as Error).name === 'JetStreamNotEnabled'
+          ? `no JetStream server answered for ${Subjects.jobSubmit}: the stream does not exist (start a scheduler, or bus.ensureStreams()) or its cluster is electing a new leader (retry in a few seconds with the same jobId)`
+          : `${(err as Error).message}. Nothing may have been accepted: retry with the same jobId (a duplicate is dropped); is the scheduler's JetStream stream there (bus.ensureStreams())?`;
       throw new SubmitError(
-        `submit of job ${jobId} was not acknowledged by the ${Subjects.jobSubmit} stream: ${(err as Error).message}. Is the scheduler's JetStream stream there (bus.ensureStreams())?`,
+        `submit of job ${jobId} was not acknowledged by the ${Subjects.jobSubmit} stream: ${hint}`,
         jobId,
         { cause: err },
       );

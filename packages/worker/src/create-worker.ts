@@ -451,8 +451,7 @@ async function startWorker<TInput>(o: ResolvedWorkerOptions<TInput>, bus: Bus, l
     live.add(exec);
     // Claim a topic delivery at once, even if it waits in the local queue: the first progress tells the scheduler
     // which member of the queue group holds it, so an unclaimed dispatch really is one nobody got.
-    if (via === 'topic')
-      send(Subjects.jobProgress, progressPacket(id, traceId, request.jobId, 0, 'accepted'), headers);
+    if (via === 'topic') send(Subjects.jobProgress, progressPacket(id, traceId, request.jobId, 0, 'accepted'), headers);
     if (deadline !== undefined) armDeadline(exec, deadline);
     if (admission === 'run') start(exec);
   };

@@ -1,7 +1,7 @@
 /**
  * A Capstan SDK worker in its own process, for the fault suite (it is SIGKILLed, SIGSTOPped and restarted).
  *
- * Environment: NATS_URL, REDIS_URL, TOPICS (comma-separated), WORKER_ID, EFFECTS_FILE, HEARTBEAT_MS (default 500),
+ * Environment: NATS_URL (comma-separated for a cluster), REDIS_URL, TOPICS (comma-separated), WORKER_ID, EFFECTS_FILE, HEARTBEAT_MS (default 500),
  * CONCURRENCY (default 20), WAIT_FOR_FILE (optional: connect only once this file exists — the suite loads the
  * modules of workers and scheduler in parallel, yet the workers' handshakes must reach a scheduler that listens).
  *
@@ -44,7 +44,7 @@ while (waitFor && !existsSync(waitFor)) await new Promise((r) => setTimeout(r, 2
 
 const pointers = createPointerStore({ redis: env('REDIS_URL') });
 const worker = await createWorker<FaultJobInput | null>({
-  servers: env('NATS_URL'),
+  servers: env('NATS_URL').split(','),
   pointers,
   topics: env('TOPICS').split(','),
   workerId,

@@ -30,6 +30,8 @@ function nextJob(i: number): FaultSubmit {
 }
 
 const TICK_MS = 50;
+/** Numbers the loads of a process, so workflow (and so job) ids of consecutive loads on one stack never collide. */
+let loadCount = 0;
 
 /**
  * Submits a steady stream of jobs (all expected to SUCCEED) while a fault is injected, so every fault hits jobs at
@@ -45,6 +47,8 @@ export function startBackgroundLoad(
   const counts = { submitted: 0, acked: 0, failed: 0, skipped: 0, workflows: 0 };
   const inFlight = new Set<Promise<unknown>>();
   let stopped = false;
+  const stopping = new AbortController();
+  const loadNo = ++loadCount;
   let owed = 0;
   const timer = setInterval(() => {
     owed += (rate * TICK_MS) / 1000;
@@ -63,18 +67,20 @@ export function startBackgroundLoad(
     }
   }, TICK_MS);
 
+  // A step waits for the previous one; stopping the load ends the wait (a stuck step is the checker's business).
   const terminal = (jobId: string) =>
     recorder
       .waitForEvent(
         `${jobId} terminal`,
         (e) => e.jobId === jobId && e.kind === 'TRANSITION' && TERMINAL_STATES.includes(e.state),
         60_000,
+        stopping.signal,
       )
       .catch(() => undefined);
   const sagas = (async () => {
     if (!opts.sagas) return;
     for (let w = 1; !stopped; w++) {
-      const workflowId = `${submitter.topic.replaceAll('.', '-')}-wf-${w}`;
+      const workflowId = `${submitter.topic.replaceAll('.', '-')}-wf-${loadNo}-${w}`;
       for (let step = 0; step < 3 && !stopped; step++) {
         const last = step === 2;
         const r = await submitter.submit({
@@ -97,6 +103,7 @@ export function startBackgroundLoad(
     counts: () => ({ ...counts }),
     async stop() {
       stopped = true;
+      stopping.abort();
       clearInterval(timer);
       await Promise.all([...inFlight]);
       await sagas;

@@ -52,7 +52,8 @@ export function trackForExit(proc: ManagedProcess): void {
   });
 }
 
-async function rssBytes(pid: number): Promise<number> {
+/** The resident set size of process `pid` now, in bytes (0 once it is gone). */
+export async function rssBytes(pid: number): Promise<number> {
   try {
     const status = await readFile(`/proc/${pid}/status`, 'utf8');
     const kb = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
@@ -86,6 +87,10 @@ export async function spawnCapstanProcess(opts: {
   trackForExit(proc);
   let expectedAlive = true;
   let peakRssBytes = 0;
+  let exitedAt: number | undefined;
+  void proc.exited.then(() => {
+    exitedAt = Date.now();
+  });
   const signal = (sig: NodeJS.Signals) => {
     if (proc.exit) return;
     try {
@@ -122,6 +127,7 @@ export async function spawnCapstanProcess(opts: {
         expectedAlive,
         alive: exit === undefined,
         ...(exit ? { exit: exit.signal ?? `code ${exit.code}` } : {}),
+        ...(exitedAt !== undefined ? { exitedAt } : {}),
         peakRssBytes,
       };
     },

@@ -3,7 +3,14 @@ import { join } from 'node:path';
 import { type Bus, createBus } from '@capstan/bus';
 import { createPointerStore, type PointerStore } from '@capstan/pointers';
 import { createDatabase, migrateToLatest, type StoreDatabase } from '@capstan/store';
-import { createTestDatabase, type NatsHandle, startNats, testServices } from '@capstan/testkit';
+import {
+  createTestDatabase,
+  type NatsCluster,
+  type NatsHandle,
+  startNats,
+  startNatsCluster,
+  testServices,
+} from '@capstan/testkit';
 import { type Client, createClient } from '@capstan/worker';
 import { type BackgroundLoad, type BackgroundLoadOptions, startBackgroundLoad } from './background-load.js';
 import { type CapstanProcess, REPO_ROOT } from './capstan-process.js';
@@ -29,17 +36,25 @@ export interface FaultStackOptions {
   adminDatabaseUrl?: string;
   /** A Redis URL the test owns (to restart it); @default the shared test Redis */
   redisUrl?: string;
-  /** Routing file content (JSON is YAML); @default none: the topic is its own pool with the default limits */
-  routing?: Record<string, unknown>;
   /** CAPSTAN_* settings for every scheduler replica. @default {} */
   schedulerEnv?: Record<string, string>;
   /** Servers the test started for this run (a restartable Redis or Postgres), stopped after everything else. @default [] */
   servers?: { stop(): Promise<void> }[];
+  /**
+   * Run a JetStream cluster of this many nats-server nodes instead of one server; every client and Capstan process
+   * gets the URLs of all nodes. @default one server
+   */
+  natsClusterSize?: number;
 }
 
 /** A fault run: private NATS, a fresh database, Capstan processes, the recorder, a client and the checker. */
 export interface FaultStack {
+  /** The nats-server (with `natsClusterSize`: the cluster's first node). */
   readonly nats: NatsHandle;
+  /** The cluster, with `natsClusterSize`. */
+  readonly natsCluster: NatsCluster | undefined;
+  /** Every node's client URL, comma-separated (what CAPSTAN_NATS_URL takes). */
+  readonly natsUrl: string;
   readonly databaseUrl: string;
   readonly redisUrl: string;
   readonly runDir: string;
@@ -70,10 +85,11 @@ export interface FaultStack {
   track(p: CapstanProcess): void;
   startLoad(opts?: BackgroundLoadOptions): BackgroundLoad;
   /**
-   * Waits until every acknowledged job (or the job holding its idempotency key) is terminal and every saga rollback
-   * finished, or `timeoutMs` passed; resolves with how long it took (it does not throw: the checker reports).
+   * Waits until every job acknowledged since `since` (or the job holding its idempotency key) is terminal and every
+   * saga rollback finished, or `timeoutMs` passed; resolves with how long it took (it does not throw: the checker
+   * reports).
    */
-  drain(timeoutMs: number): Promise<number>;
+  drain(timeoutMs: number, since?: number): Promise<number>;
   /** Drains, then checks the whole history (I1–I6). */
   check(drainTimeoutMs: number, options?: CheckOptions): Promise<HistoryVerdict>;
   /** Stops everything; the run directory is kept when `keepRunDir` (a failed test) for the logs. */
@@ -90,14 +106,35 @@ export async function startFaultStack(opts: FaultStackOptions): Promise<FaultSta
   );
   await mkdir(runDir, { recursive: true });
   const shared = testServices();
-  const nats = await startNats({ jetstream: true });
-  const testDb = await createTestDatabase(opts.adminDatabaseUrl ?? shared.databaseUrl, 'faults');
-  const store = await createDatabase({ url: testDb.url, poolSize: 4 });
-  await migrateToLatest(store.db);
+  // What is up so far, stopped in reverse order if a later step fails.
+  const started: (() => Promise<unknown>)[] = [];
+  const undo = async () => {
+    for (const stop of started.reverse()) await stop().catch(() => {});
+    for (const server of opts.servers ?? []) await server.stop().catch(() => {});
+  };
+  const startParts = async () => {
+    const cluster = opts.natsClusterSize ? await startNatsCluster({ size: opts.natsClusterSize }) : undefined;
+    if (cluster) started.push(() => cluster.stop());
+    const nats = cluster ? cluster.nodes[0]! : await startNats({ jetstream: true });
+    if (!cluster) started.push(() => nats.stop());
+    const servers = cluster ? cluster.urls : [nats.url];
+    const testDb = await createTestDatabase(opts.adminDatabaseUrl ?? shared.databaseUrl, 'faults');
+    started.push(() => testDb.drop());
+    const store = await createDatabase({ url: testDb.url, poolSize: 4 });
+    started.push(() => store.close());
+    await migrateToLatest(store.db);
+    const recorderBus = await createBus({ servers, senderId: 'faults-recorder' });
+    started.push(() => recorderBus.close());
+    const bus = await createBus({ servers, senderId: 'faults-client' });
+    started.push(() => bus.close());
+    return { cluster, nats, natsUrl: servers.join(','), testDb, store, recorderBus, bus };
+  };
+  const { cluster, nats, natsUrl, testDb, store, recorderBus, bus } = await startParts().catch(async (err: unknown) => {
+    await undo();
+    throw err;
+  });
   const redisUrl = opts.redisUrl ?? shared.redisUrl;
-  const recorderBus = await createBus({ servers: nats.url, senderId: 'faults-recorder' });
   const recorder = createHistoryRecorder(recorderBus.nc);
-  const bus = await createBus({ servers: nats.url, senderId: 'faults-client' });
   const pointers: PointerStore = createPointerStore({ redis: redisUrl });
   const client = createClient({ bus, pointers });
   const submitter = createJobSubmitter({
@@ -107,11 +144,6 @@ export async function startFaultStack(opts: FaultStackOptions): Promise<FaultSta
     tenant: FAULT_TENANT,
     prefix: opts.name,
   });
-  let routingFile: string | undefined;
-  if (opts.routing) {
-    routingFile = join(runDir, 'routing.yaml');
-    await writeFile(routingFile, JSON.stringify(opts.routing, null, 2));
-  }
   const schedulers: SchedulerProcess[] = [];
   const workers: WorkerProcess[] = [];
   const others: CapstanProcess[] = [];
@@ -124,8 +156,10 @@ export async function startFaultStack(opts: FaultStackOptions): Promise<FaultSta
     for (const p of all()) void p.sampleRss();
   }, 500);
 
-  const ackedDone = async (): Promise<boolean> => {
-    const acked = recorder.history.submits.filter((s) => s.ackedAt !== undefined).map((s) => s.jobId);
+  const ackedDone = async (since: number): Promise<boolean> => {
+    const acked = recorder.history.submits
+      .filter((s) => s.ackedAt !== undefined && s.submittedAt >= since)
+      .map((s) => s.jobId);
     const holders = new Map<string, string>();
     for (const e of recorder.history.events) if (e.kind === 'DUPLICATE') holders.set(e.jobId, e.duplicateOf);
     const rows = await store.db.selectFrom('jobs').select(['job_id', 'state']).execute();
@@ -144,6 +178,8 @@ export async function startFaultStack(opts: FaultStackOptions): Promise<FaultSta
 
   const stack: FaultStack = {
     nats,
+    natsCluster: cluster,
+    natsUrl,
     databaseUrl: testDb.url,
     redisUrl,
     runDir,
@@ -158,10 +194,9 @@ export async function startFaultStack(opts: FaultStackOptions): Promise<FaultSta
       const s = await startSchedulerProcess({
         name,
         schedulerId: o.schedulerId ?? name,
-        natsUrl: nats.url,
+        natsUrl,
         databaseUrl: testDb.url,
         runDir,
-        ...(routingFile ? { routingFile } : {}),
         env: { ...opts.schedulerEnv, ...o.env },
       });
       schedulers.push(s);
@@ -173,7 +208,7 @@ export async function startFaultStack(opts: FaultStackOptions): Promise<FaultSta
     },
     async startWorker(workerId, o = {}) {
       const w = await startWorkerProcess(
-        { workerId, natsUrl: nats.url, redisUrl, topics: [FAULT_TOPIC], runDir, waitForFile: schedulerReady, ...o },
+        { workerId, natsUrl, redisUrl, topics: [FAULT_TOPIC], runDir, waitForFile: schedulerReady, ...o },
         recorder,
       );
       workers.push(w);
@@ -187,17 +222,17 @@ export async function startFaultStack(opts: FaultStackOptions): Promise<FaultSta
       loads.push(load);
       return load;
     },
-    async drain(timeoutMs) {
+    async drain(timeoutMs, since = 0) {
       const start = Date.now();
       while (Date.now() - start < timeoutMs) {
-        if (await ackedDone().catch(() => false)) break;
+        if (await ackedDone(since).catch(() => false)) break;
         await new Promise((r) => setTimeout(r, 100));
       }
       return Date.now() - start;
     },
     async check(drainTimeoutMs, options) {
       await Promise.all(loads.map((l) => l.stop()));
-      await stack.drain(drainTimeoutMs);
+      await stack.drain(drainTimeoutMs, options?.since);
       // Late packets (a zombie's result, the last events) still arrive for a moment.
       await new Promise((r) => setTimeout(r, 300));
       await Promise.all(all().map((p) => p.sampleRss()));
@@ -223,7 +258,7 @@ export async function startFaultStack(opts: FaultStackOptions): Promise<FaultSta
       await pointers.close().catch(() => {});
       await store.close().catch(() => {});
       await testDb.drop().catch(() => {});
-      await nats.stop();
+      await (cluster ?? nats).stop();
       for (const server of opts.servers ?? []) await server.stop().catch(() => {});
       if (!o.keepRunDir) await rm(runDir, { recursive: true, force: true });
     },

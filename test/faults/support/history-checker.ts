@@ -249,7 +249,10 @@ export function checkHistory(h: HistoryInput, options: CheckOptions = {}): Histo
   for (const [jobId, seen] of groupBy(h.dispatches, (d) => d.jobId)) {
     for (let i = 1; i < seen.length; i++) {
       const [a, b] = [seen[i - 1]!, seen[i]!];
-      if (!(b.epoch > a.epoch && b.attempt > a.attempt))
+      // The same lease again to the same worker is a redelivery of an unclaimed direct dispatch, not a new one.
+      const redelivery =
+        b.epoch === a.epoch && b.attempt === a.attempt && b.workerId !== '' && b.workerId === a.workerId;
+      if (!redelivery && !(b.epoch > a.epoch && b.attempt > a.attempt))
         add('I4', `dispatch ${b.attempt}.${b.epoch} was published after ${a.attempt}.${a.epoch}`, jobId);
     }
   }
@@ -307,7 +310,9 @@ export function checkHistory(h: HistoryInput, options: CheckOptions = {}): Histo
   // ---------- I6 ----------
   const rssLimit = options.rssLimitBytes ?? GIB;
   for (const p of h.processes) {
-    if (p.expectedAlive && !p.alive) add('I6', `${p.name} died (${p.exit ?? 'unknown exit'})`);
+    // A death before `since` was reported by the fault that caused it.
+    if (p.expectedAlive && !p.alive && (p.exitedAt ?? since) >= since)
+      add('I6', `${p.name} died (${p.exit ?? 'unknown exit'})`);
     if (p.peakRssBytes > rssLimit)
       add('I6', `${p.name} reached ${Math.round(p.peakRssBytes / 2 ** 20)} MiB RSS (limit ${rssLimit / 2 ** 20} MiB)`);
   }

@@ -23,8 +23,16 @@ export interface HistoryRecorder {
   recordSubmit(record: SubmitRecord): SubmitRecord;
   /** Calls `fn` for every job event seen from now on; returns a function that stops it. */
   onEvent(fn: (e: ObservedEvent) => void): () => void;
-  /** Resolves with the first job event (already seen or future) that matches, or rejects after `timeoutMs`. */
-  waitForEvent(what: string, pred: (e: ObservedEvent) => boolean, timeoutMs: number): Promise<ObservedEvent>;
+  /**
+   * Resolves with the first job event (already seen or future) that matches; rejects after `timeoutMs` or when
+   * `signal` aborts.
+   */
+  waitForEvent(
+    what: string,
+    pred: (e: ObservedEvent) => boolean,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<ObservedEvent>;
   /** Unsubscribes (the connection stays the caller's). */
   stop(): void;
 }
@@ -148,20 +156,25 @@ export function createHistoryRecorder(nc: NatsConnection): HistoryRecorder {
     else heartbeats.set(id, [Date.now()]);
   });
 
-  const waitUntil = (what: string, done: () => boolean, timeoutMs: number) =>
+  const waitUntil = (what: string, done: () => boolean, timeoutMs: number, signal?: AbortSignal) =>
     new Promise<void>((resolve, reject) => {
       if (done()) return resolve();
-      const timer = setInterval(() => {
-        if (done()) {
-          clearInterval(timer);
-          clearTimeout(limit);
-          resolve();
-        }
-      }, 20);
-      const limit = setTimeout(() => {
+      const finish = (err?: Error) => {
         clearInterval(timer);
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
-      }, timeoutMs);
+        clearTimeout(limit);
+        signal?.removeEventListener('abort', onAbort);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onAbort = () => finish(new Error(`stopped waiting for ${what}`));
+      const timer = setInterval(() => {
+        if (done()) finish();
+      }, 20);
+      const limit = setTimeout(
+        () => finish(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)),
+        timeoutMs,
+      );
+      signal?.addEventListener('abort', onAbort);
     });
 
   return {
@@ -175,7 +188,7 @@ export function createHistoryRecorder(nc: NatsConnection): HistoryRecorder {
       listeners.add(fn);
       return () => listeners.delete(fn);
     },
-    async waitForEvent(what, pred, timeoutMs) {
+    async waitForEvent(what, pred, timeoutMs, signal) {
       let found: ObservedEvent | undefined;
       let scanned = 0;
       await waitUntil(
@@ -189,6 +202,7 @@ export function createHistoryRecorder(nc: NatsConnection): HistoryRecorder {
           return found !== undefined;
         },
         timeoutMs,
+        signal,
       );
       return found!;
     },

@@ -155,6 +155,8 @@ export interface ProcessRecord {
   alive: boolean;
   /** How it ended, when it did (`code 1`, `SIGKILL`). */
   exit?: string;
+  /** When it ended. */
+  exitedAt?: number;
   /** Highest resident set size sampled during the run. */
   peakRssBytes: number;
 }

@@ -10,8 +10,6 @@ export interface SchedulerProcessOptions {
   natsUrl: string;
   databaseUrl: string;
   runDir: string;
-  /** CAPSTAN_ROUTING_FILE. @default none */
-  routingFile?: string;
   /** Extra CAPSTAN_* settings (safety kernel URL, policy timeouts...). @default {} */
   env?: Record<string, string>;
 }
@@ -42,7 +40,6 @@ export async function startSchedulerProcess(opts: SchedulerProcessOptions): Prom
       CAPSTAN_SCHEDULER_METRICS_PORT: String(metricsPort),
       CAPSTAN_LISTEN_HOST: '127.0.0.1',
       CAPSTAN_LOG_LEVEL: process.env['FAULTS_LOG_LEVEL'] ?? 'info',
-      ...(opts.routingFile ? { CAPSTAN_ROUTING_FILE: opts.routingFile } : {}),
       ...opts.env,
     },
   });

@@ -135,16 +135,40 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: G
  * the client).
  */
 export function installErrorHandler(app: FastifyInstance): void {
-  app.setErrorHandler((error, request, reply) => {
+  app.setErrorHandler(async (error, request, reply) => {
     const length = request.headers['content-length'];
     const bodyAbsent = request.headers['content-type'] === undefined && (length === undefined || length === '0');
     const gatewayError = toGatewayError(error, bodyAbsent);
+    if (gatewayError.statusCode === 413) await discardRestOfBody(request);
     if (gatewayError.statusCode >= 500) {
       request.log.error({ err: error, trace_id: request.id }, 'request failed');
     } else {
       request.log.debug({ code: gatewayError.code, msg: gatewayError.message }, 'request rejected');
     }
     return sendError(request, reply, gatewayError);
+  });
+}
+
+/** Longest wait for the rest of an oversized body before answering 413 anyway. */
+const DISCARD_BODY_MS = 5000;
+
+/**
+ * An oversized body that is still arriving (chunked, no Content-Length) is read to its end and thrown away before
+ * the 413 goes out, for at most {@link DISCARD_BODY_MS}: answering and closing mid-upload resets the connection, and
+ * the client never reads the 413. Nothing is buffered.
+ */
+async function discardRestOfBody(request: FastifyRequest): Promise<void> {
+  const raw = request.raw;
+  if (raw.complete || raw.destroyed) return;
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(done, DISCARD_BODY_MS);
+    function done() {
+      clearTimeout(timer);
+      raw.off('end', done).off('close', done).off('error', done);
+      resolve();
+    }
+    raw.on('end', done).on('close', done).on('error', done);
+    raw.resume();
   });
 }
 
