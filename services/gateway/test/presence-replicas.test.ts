@@ -1,3 +1,5 @@
+import { create, toBinary } from '@bufbuild/protobuf';
+import { PresenceAnnouncementSchema, PresenceOp } from '@capstan/gen/capstan/gateway/v1/presence_pb';
 import { CapstanSubjects } from '@capstan/protocol';
 import { testServices } from '@capstan/testkit';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -50,8 +52,12 @@ const onlineIds = async (api: ApiCall): Promise<string[]> =>
     .map((a) => a.agent_id)
     .sort();
 
-function announce(body: unknown): void {
-  nc.publish(CapstanSubjects.gatewayPresence, typeof body === 'string' ? body : JSON.stringify(body));
+type Announcement = { replica: string; op: PresenceOp; agentIds: string[] };
+function announce(body: Announcement | Uint8Array): void {
+  nc.publish(
+    CapstanSubjects.gatewayPresence,
+    body instanceof Uint8Array ? body : toBinary(PresenceAnnouncementSchema, create(PresenceAnnouncementSchema, body)),
+  );
 }
 
 describe('agent presence shared between gateway replicas over NATS', () => {
@@ -106,35 +112,34 @@ describe('agent presence shared between gateway replicas over NATS', () => {
   it('expires what a crashed replica announced after the TTL, honours bye, and ignores malformed announcements', async () => {
     const { agentId } = await registerAgent();
     const ghost = `ghost-${Date.now()}`;
-    announce({ v: 1, replica: ghost, op: 'up', workers: [agentId] });
+    announce({ replica: ghost, op: PresenceOp.UP, agentIds: [agentId] });
     await expect.poll(() => availabilityOn(apiA, agentId), { timeout: 1000 }).toBe('online');
     expect(await availabilityOn(apiB, agentId)).toBe('online');
     // No refresh follows (the replica "crashed"): offline once the TTL has passed.
     await expect.poll(() => availabilityOn(apiA, agentId), { timeout: TTL_MS + 1500 }).toBe('offline');
 
-    announce({ v: 1, replica: ghost, op: 'snapshot', workers: [agentId] });
+    announce({ replica: ghost, op: PresenceOp.SNAPSHOT, agentIds: [agentId] });
     await expect.poll(() => availabilityOn(apiB, agentId), { timeout: 1000 }).toBe('online');
-    announce({ v: 1, replica: ghost, op: 'bye', workers: [] });
+    announce({ replica: ghost, op: PresenceOp.BYE, agentIds: [] });
     await expect.poll(() => availabilityOn(apiB, agentId), { timeout: TTL_MS - 500 }).toBe('offline');
 
-    for (const bad of [
-      'not json',
-      { v: 2, replica: ghost, op: 'up', workers: [agentId] },
-      { v: 1, replica: ghost, op: 'takeover', workers: [agentId] },
-      { v: 1, replica: '', op: 'up', workers: [agentId] },
-      { v: 1, replica: ghost, op: 'up', workers: [42] },
-      { v: 1, replica: ghost, op: 'up', workers: Array.from({ length: 1001 }, (_, i) => `w${i}`) },
-    ]) {
-      announce(bad);
-    }
+    const bad: Array<Announcement | Uint8Array> = [
+      new TextEncoder().encode('not protobuf {"op":"up"}'),
+      { replica: ghost, op: 99 as PresenceOp, agentIds: [agentId] },
+      { replica: ghost, op: PresenceOp.UNSPECIFIED, agentIds: [agentId] },
+      { replica: '', op: PresenceOp.UP, agentIds: [agentId] },
+      { replica: ghost, op: PresenceOp.UP, agentIds: [''] },
+      { replica: ghost, op: PresenceOp.UP, agentIds: Array.from({ length: 1001 }, (_, i) => `w${i}`) },
+    ];
+    for (const b of bad) announce(b);
     await nc.flush();
     await sleep(200);
     expect(await availabilityOn(apiA, agentId)).toBe('offline');
     expect(await availabilityOn(apiB, agentId)).toBe('offline');
     // Both replicas still work after the garbage.
-    announce({ v: 1, replica: ghost, op: 'up', workers: [agentId] });
+    announce({ replica: ghost, op: PresenceOp.UP, agentIds: [agentId] });
     await expect.poll(() => availabilityOn(apiB, agentId), { timeout: 1000 }).toBe('online');
-    announce({ v: 1, replica: ghost, op: 'down', workers: [agentId] });
+    announce({ replica: ghost, op: PresenceOp.DOWN, agentIds: [agentId] });
     await expect.poll(() => availabilityOn(apiB, agentId), { timeout: 1000 }).toBe('offline');
   });
 });

@@ -18,7 +18,7 @@ export const echoWorkerDevService: DevService = {
     const pointers = createPointerStore({ redis: ctx.redisUrl });
     const workerId = `echo-worker-${process.pid}`;
     const worker = await createWorker({
-      servers: ctx.natsUrl,
+      servers: ctx.natsUrl.split(','),
       pointers,
       topics: [ECHO_TOPIC],
       workerId,

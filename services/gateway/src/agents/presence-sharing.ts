@@ -1,29 +1,38 @@
 import { randomUUID } from 'node:crypto';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import type { Bus } from '@capstan/bus';
+import {
+  type PresenceAnnouncement,
+  PresenceAnnouncementSchema,
+  PresenceOp,
+} from '@capstan/gen/capstan/gateway/v1/presence_pb';
 import { CapstanSubjects } from '@capstan/protocol';
 import type { Logger } from 'pino';
-import { z } from 'zod';
 import type { AgentPresence } from './agent-presence.js';
 
 /** Most worker ids in one announcement: 1000 ids of ≤ 128 characters stay far below NATS' 1 MiB payload limit. */
 export const PRESENCE_ANNOUNCEMENT_MAX_WORKERS = 1000;
 
-/**
- * What one replica tells the others on {@link CapstanSubjects.gatewayPresence} (JSON):
- * - `up` / `down`: these workers' first session opened / last session closed here (sent at once);
- * - `snapshot`: every worker with a session here (sent every `refreshMs`, in chunks; refreshes their expiry);
- * - `hello`: a replica started and asks the others for their snapshots now instead of at their next refresh;
- * - `bye`: the replica stops; forget everything it announced.
- */
-export const gatewayPresenceAnnouncementSchema = z.object({
-  v: z.literal(1),
-  replica: z.string().min(1).max(256),
-  op: z.enum(['up', 'down', 'snapshot', 'hello', 'bye']),
-  workers: z.array(z.string().min(1).max(256)).max(PRESENCE_ANNOUNCEMENT_MAX_WORKERS),
-});
+/** Longest agent id accepted in an announcement (a worker id is one NATS subject token). */
+const MAX_AGENT_ID_LENGTH = 256;
 
-/** One presence announcement between gateway replicas; see {@link gatewayPresenceAnnouncementSchema}. */
-export type GatewayPresenceAnnouncement = z.infer<typeof gatewayPresenceAnnouncementSchema>;
+/**
+ * Decodes and checks an announcement (`capstan.gateway.v1.PresenceAnnouncement`); undefined when it is not one:
+ * undecodable bytes, no sender, an unknown op, too many or malformed agent ids.
+ */
+export function parsePresenceAnnouncement(data: Uint8Array): PresenceAnnouncement | undefined {
+  let a: PresenceAnnouncement;
+  try {
+    a = fromBinary(PresenceAnnouncementSchema, data);
+  } catch {
+    return undefined;
+  }
+  const known = a.op >= PresenceOp.UP && a.op <= PresenceOp.BYE;
+  const idsOk =
+    a.agentIds.length <= PRESENCE_ANNOUNCEMENT_MAX_WORKERS &&
+    a.agentIds.every((id) => id.length > 0 && id.length <= MAX_AGENT_ID_LENGTH);
+  return a.replica.length > 0 && a.replica.length <= 256 && known && idsOk ? a : undefined;
+}
 
 /** Options for {@link startPresenceSharing}. */
 export interface PresenceSharingOptions {
@@ -55,9 +64,6 @@ export interface PresenceSharing {
   stop(): Promise<void>;
 }
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-
 /**
  * Shares WebSocket presence between gateway replicas over plain NATS (no JetStream, no queue group): an agent's
  * `agent:<id>` session lives on one replica, but `GET /v1/agents` on any replica must report it online.
@@ -77,13 +83,13 @@ export function startPresenceSharing(options: PresenceSharingOptions): PresenceS
   let published = 0;
   let stopped = false;
 
-  const publish = (op: GatewayPresenceAnnouncement['op'], workers: readonly string[] = []) => {
+  const publish = (op: PresenceOp, workers: readonly string[] = []) => {
     if (nc.isClosed()) return;
     for (let start = 0; start === 0 || start < workers.length; start += PRESENCE_ANNOUNCEMENT_MAX_WORKERS) {
       const chunk = workers.slice(start, start + PRESENCE_ANNOUNCEMENT_MAX_WORKERS);
-      const announcement: GatewayPresenceAnnouncement = { v: 1, replica: replicaId, op, workers: chunk };
+      const announcement = create(PresenceAnnouncementSchema, { replica: replicaId, op, agentIds: chunk });
       try {
-        nc.publish(CapstanSubjects.gatewayPresence, encoder.encode(JSON.stringify(announcement)));
+        nc.publish(CapstanSubjects.gatewayPresence, toBinary(PresenceAnnouncementSchema, announcement));
         published++;
       } catch (err) {
         // Draining or reconnecting: the next snapshot repairs whatever this one would have said.
@@ -95,36 +101,29 @@ export function startPresenceSharing(options: PresenceSharingOptions): PresenceS
   const snapshot = () => {
     const workers = presence.localConnectionIds();
     // An empty snapshot says nothing: receivers only ever refresh what is listed.
-    if (workers.length > 0) publish('snapshot', workers);
+    if (workers.length > 0) publish(PresenceOp.SNAPSHOT, workers);
   };
 
   const apply = (data: Uint8Array) => {
-    let parsed: ReturnType<typeof gatewayPresenceAnnouncementSchema.safeParse>;
-    try {
-      parsed = gatewayPresenceAnnouncementSchema.safeParse(JSON.parse(decoder.decode(data)));
-    } catch {
+    const a = parsePresenceAnnouncement(data);
+    if (!a) {
       ignored++;
       return;
     }
-    if (!parsed.success) {
-      ignored++;
-      return;
-    }
-    const { replica, op, workers } = parsed.data;
-    if (replica === replicaId) return;
+    if (a.replica === replicaId) return;
     received++;
-    switch (op) {
-      case 'up':
-      case 'snapshot':
-        presence.observeRemote(replica, workers);
+    switch (a.op) {
+      case PresenceOp.UP:
+      case PresenceOp.SNAPSHOT:
+        presence.observeRemote(a.replica, a.agentIds);
         break;
-      case 'down':
-        presence.forgetRemote(replica, workers);
+      case PresenceOp.DOWN:
+        presence.forgetRemote(a.replica, a.agentIds);
         break;
-      case 'bye':
-        presence.forgetRemote(replica);
+      case PresenceOp.BYE:
+        presence.forgetRemote(a.replica);
         break;
-      case 'hello':
+      case PresenceOp.HELLO:
         snapshot();
         break;
     }
@@ -140,11 +139,11 @@ export function startPresenceSharing(options: PresenceSharingOptions): PresenceS
     },
   });
   const stopListening = presence.onConnectionChange((workerId, connected) => {
-    publish(connected ? 'up' : 'down', [workerId]);
+    publish(connected ? PresenceOp.UP : PresenceOp.DOWN, [workerId]);
   });
   const timer = setInterval(snapshot, refreshMs);
   timer.unref();
-  publish('hello');
+  publish(PresenceOp.HELLO);
   // Sessions opened before sharing started (none in the gateway's own wiring, but possible in embedders).
   snapshot();
 
@@ -156,7 +155,7 @@ export function startPresenceSharing(options: PresenceSharingOptions): PresenceS
       stopped = true;
       clearInterval(timer);
       stopListening();
-      publish('bye');
+      publish(PresenceOp.BYE);
       if (!subscription.isClosed()) subscription.unsubscribe();
       if (!nc.isClosed()) await nc.flush().catch(() => {});
     },
