@@ -225,6 +225,36 @@ describe('POST /v1/jobs/:id/cancel', () => {
     expect(audit.body.logs.some((l: { resource_id: string }) => l.resource_id === jobId)).toBe(true);
   });
 
+  it('cancels a job accepted but not yet recorded once the scheduler records it; 409 (1010) if it stays behind', async () => {
+    const { api } = stack;
+    await stack.stopScheduler();
+    let restarted: Promise<void> | undefined;
+    try {
+      const behind = await api('POST', '/v1/jobs', { key: org.key, body: { topic: slowTopic, input: {} } });
+      const started = Date.now();
+      const refused = await api('POST', `/v1/jobs/${behind.body.job_id}/cancel`, { key: org.key });
+      expect(refused.status).toBe(409);
+      expect(refused.body.error.code).toBe(1010);
+      expect(refused.headers.get('retry-after')).toBe('1');
+      expect(Date.now() - started).toBeGreaterThanOrEqual(2900);
+
+      // Submit, then cancel at once; the scheduler comes back while the cancel waits for the job's row.
+      const submit = await api('POST', '/v1/jobs', { key: org.key, body: { topic: slowTopic, input: {} } });
+      const jobId = submit.body.job_id;
+      restarted = sleep(300).then(() => stack.startScheduler());
+      const res = await api('POST', `/v1/jobs/${jobId}/cancel`, { key: org.key, body: { reason: 'changed my mind' } });
+      expect(res.status).toBe(202);
+      expect(res.body.cancel_requested).toBe(true);
+      const done = await waitForState(api, org.key, jobId, (s) => s === 'CANCELLED');
+      expect(done.state).toBe('CANCELLED');
+      // The first one is recorded now: its cancel goes through as usual.
+      expect((await api('POST', `/v1/jobs/${behind.body.job_id}/cancel`, { key: org.key })).status).toBe(202);
+      await waitForState(api, org.key, behind.body.job_id, (s) => s === 'CANCELLED');
+    } finally {
+      await (restarted ?? stack.startScheduler());
+    }
+  });
+
   it('answers 409 (1008) for the result of an unfinished job, with Retry-After', async () => {
     const { api } = stack;
     const submit = await api('POST', '/v1/jobs', { key: org.key, body: { topic: slowTopic, input: {} } });

@@ -24,11 +24,14 @@ import {
   submitJobResponseSchema,
 } from './job-schemas.js';
 import { acceptedJobView, apiState, toJob } from './job-view.js';
-import { submitsInFlightError } from './submit-admission.js';
+import { backlogFullError, submitsInFlightError } from './submit-admission.js';
 import { submitJob } from './submit-job.js';
 
 const jobCursor = z.object({ c: z.iso.datetime(), j: z.string() });
 const eventCursor = z.object({ s: z.number().int().min(0) });
+
+/** How long a cancel waits for an accepted job to be recorded by the scheduler before answering 409 (code 1010). */
+export const CANCEL_WAIT_FOR_RECORD_MS = 3000;
 
 /**
  * `/v1/jobs`: submit (durable before the answer), get, list, result, stored events, cancel. Every query is scoped to
@@ -58,6 +61,8 @@ export const jobRoutes: GatewayRouteModule = async (app) => {
     // at once (503, code 1016) instead of queueing. The slot is freed when the response is done or the client left
     // (a handler still running then is bounded by the JetStream ack timeout).
     onRequest: async (request, reply) => {
+      // The backlog was full a moment ago: refuse without touching Redis or JetStream (see BACKLOG_FULL_SHED_MS).
+      if (gateway.submitLimiter.shedding()) return sendError(request, reply, backlogFullError(undefined));
       const release = gateway.submitLimiter.tryAcquire();
       // Answered here rather than thrown: a refusal at capacity is the system working, not a fault to log as one.
       if (!release) return sendError(request, reply, submitsInFlightError(gateway.submitLimiter.max));
@@ -233,11 +238,17 @@ export const jobRoutes: GatewayRouteModule = async (app) => {
     handler: async (request, reply) => {
       const auth = request.auth as AuthContext;
       const jobId = request.params.id;
-      const job = await requireJob(gateway, auth.organizationId, jobId);
+      let job = await requireJob(gateway, auth.organizationId, jobId);
+      // Accepted (in JetStream) but not yet recorded: a submit-then-cancel usually lands here. The scheduler records
+      // it within milliseconds unless it is behind, so wait for the row rather than refuse the cancel.
+      for (const until = Date.now() + CANCEL_WAIT_FOR_RECORD_MS; job.kind === 'accepted' && Date.now() < until; ) {
+        await new Promise((r) => setTimeout(r, 25));
+        job = await requireJob(gateway, auth.organizationId, jobId);
+      }
       if (job.kind === 'accepted') {
         throw new GatewayError(
           'JOB_NOT_YET_RECORDED',
-          `Job ${jobId} is accepted but not yet recorded by the scheduler; retry the cancel in a moment`,
+          `Job ${jobId} is accepted but the scheduler has not recorded it within ${CANCEL_WAIT_FOR_RECORD_MS} ms (it is behind); retry the cancel in a moment`,
           { headers: { 'retry-after': '1' } },
         );
       }

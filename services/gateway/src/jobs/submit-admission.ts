@@ -30,11 +30,11 @@ export function isSubmitBacklogFull(err: unknown): boolean {
   );
 }
 
-/** The 429 for a submit JetStream refused because the backlog is full. */
-export function backlogFullError(jobId: string, cause: unknown): GatewayError {
+/** The 429 for a submit refused because the backlog is full (no job id when it was shed before getting one). */
+export function backlogFullError(jobId: string | undefined, cause?: unknown): GatewayError {
   return new GatewayError(
     'SUBMIT_BACKLOG_FULL',
-    `Job ${jobId} was not accepted (RESOURCE_EXHAUSTED): the job backlog (${Subjects.jobSubmit} stream) is full, Capstan is at capacity. Retry after the Retry-After delay, with backoff (an Idempotency-Key makes the retry safe)`,
+    `${jobId ? `Job ${jobId} was` : 'The job was'} not accepted (RESOURCE_EXHAUSTED): the job backlog (${Subjects.jobSubmit} stream) is full, Capstan is at capacity. Retry after the Retry-After delay, with backoff (an Idempotency-Key makes the retry safe)`,
     { cause, headers: { 'retry-after': String(SUBMIT_REFUSED_RETRY_AFTER_SECONDS) } },
   );
 }
@@ -48,6 +48,14 @@ export function submitsInFlightError(max: number): GatewayError {
   );
 }
 
+/**
+ * After JetStream refused a submit because the backlog is full, the next submits for this long are refused at once
+ * (429, 1015) without storing their input or publishing: under overload a refusal must cost far less than an
+ * acceptance, or refused requests queue in front of the admitted ones. Short enough that capacity freed by the
+ * schedulers is used again within a fraction of a second.
+ */
+export const BACKLOG_FULL_SHED_MS = 100;
+
 /** Counts the submits this replica is processing and refuses new ones beyond a bound (no queue). */
 export interface SubmitLimiter {
   /** The bound ({@link SubmitLimiter.inFlight} never exceeds it). */
@@ -56,6 +64,10 @@ export interface SubmitLimiter {
   readonly inFlight: number;
   /** Takes a slot and returns its release function (idempotent), or `undefined` when every slot is taken. */
   tryAcquire(): (() => void) | undefined;
+  /** Records that JetStream refused a submit (backlog full): shed submits for {@link BACKLOG_FULL_SHED_MS}. */
+  backlogFull(now?: number): void;
+  /** True while submits are shed after a backlog-full refusal. */
+  shedding(now?: number): boolean;
 }
 
 /** Creates a {@link SubmitLimiter} with `max` slots (`CAPSTAN_GATEWAY_JOB_SUBMIT_MAX_IN_FLIGHT`). */
@@ -63,11 +75,16 @@ export function createSubmitLimiter(max: number): SubmitLimiter {
   if (!Number.isInteger(max) || max < 1)
     throw new RangeError(`createSubmitLimiter max: got ${String(max)}; expected a positive integer`);
   let inFlight = 0;
+  let shedUntil = 0;
   return {
     max,
     get inFlight() {
       return inFlight;
     },
+    backlogFull(now = Date.now()) {
+      shedUntil = now + BACKLOG_FULL_SHED_MS;
+    },
+    shedding: (now = Date.now()) => now < shedUntil,
     tryAcquire() {
       if (inFlight >= max) return undefined;
       inFlight++;

@@ -180,6 +180,7 @@ export async function submitJob(
         // Nothing was accepted: a first attempt's inline input is garbage now (a replay's may belong to the
         // original submit, so it stays).
         if (claim.claimed && input.kind === 'inline') await gateway.pointers.delete(contextPtr).catch(() => {});
+        gateway.submitLimiter.backlogFull();
         throw backlogFullError(jobId, cause);
       }
       throw new GatewayError(
