@@ -76,6 +76,8 @@ export interface PolicyStack {
   deniedTopic(lang: string): string;
   /** A fresh topic the policy allows. */
   allowedTopic(lang: string): string;
+  /** `host:port` of the kernel (gRPC, Connect and gRPC-Web on one plaintext port). */
+  kernelAddress(): string;
   stop(): Promise<void>;
 }
 
@@ -85,6 +87,7 @@ let counter = 0;
 export async function startPolicyStack(name: string, kernel: SafetyKernelModule): Promise<PolicyStack> {
   const policyFile = join(interopPaths().cacheDir, `${name}-policy.yaml`);
   writeFileSync(policyFile, INTEROP_POLICY);
+  let kernelUrl = '';
   const stack = await startCapstanStack({
     name,
     beforeScheduler: async (infra) => {
@@ -106,6 +109,7 @@ export async function startPolicyStack(name: string, kernel: SafetyKernelModule)
           pino.destination({ dest: join(infra.logDir, `${name}-kernel.log`), sync: true }),
         ),
       });
+      kernelUrl = service.url;
       return { env: { SAFETY_KERNEL_URL: service.url }, stop: () => service.stop() };
     },
   });
@@ -114,6 +118,7 @@ export async function startPolicyStack(name: string, kernel: SafetyKernelModule)
     stack,
     deniedTopic: (lang) => fresh('denied', lang),
     allowedTopic: (lang) => fresh('allowed', lang),
+    kernelAddress: () => new URL(kernelUrl).host,
     stop: () => stack.stop(),
   };
 }

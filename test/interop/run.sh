@@ -91,7 +91,7 @@ prepare_go() {
     --go_opt=module=capstan.dev/interop "${opts[@]}" $(cd proto && ls cordum/agent/v1/*.proto) capstan/bus/v1/dead_letter.proto
   (cd "$INTEROP_DIR/go" && go build -o "$CACHE_DIR/bin/capgo" ./cmd/capgo) >&2
   export INTEROP_GO_BIN="$CACHE_DIR/bin/capgo"
-  INTEROP_GO_RUNTIME="$(cd "$INTEROP_DIR/go" && go list -m -f '{{.Path}} {{.Version}}' github.com/nats-io/nats.go google.golang.org/protobuf | sed 's|github.com/nats-io/||; s|google.golang.org/||' | paste -sd' ' | sed 's/ v/@v/g; s/@v\([^ ]*\) /@v\1 + /')"
+  INTEROP_GO_RUNTIME="$(cd "$INTEROP_DIR/go" && go list -m -f '{{.Path}} {{.Version}}' github.com/nats-io/nats.go google.golang.org/protobuf google.golang.org/grpc | sed 's|github.com/nats-io/||; s|google.golang.org/||' | paste -sd' ' | sed 's/ v/@v/g; s/@v\([^ ]*\) /@v\1 + /g')"
   export INTEROP_GO_RUNTIME
   plan+=("$goversion, capgo ($INTEROP_GO_RUNTIME, no SDK): every scenario + golden vectors")
 

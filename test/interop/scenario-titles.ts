@@ -13,6 +13,7 @@ export const SCENARIOS = {
   signed: 'signed packets accepted (signatures required)',
   unsigned: 'unsigned or forged packets rejected (signatures required)',
   mixedPool: 'shares a pool with a Capstan TypeScript worker',
+  kernelGrpc: 'policy author: Check / Evaluate / Explain / ListSnapshots over plain gRPC',
 } as const;
 
 /** Title of the golden-vector row. */

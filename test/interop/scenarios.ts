@@ -6,7 +6,7 @@ import { type CapstanStack, sleep, startCapstanStack } from './capstan-stack.js'
 import { newId } from './ids.js';
 import { detectPolicySupport, type PolicyStack, type PolicySupport, startPolicyStack } from './policy-stack.js';
 import { SCENARIOS } from './scenario-titles.js';
-import { cancelJob, startWorker, submitJob, type WorkerProgram } from './sdk-programs.js';
+import { cancelJob, checkPolicy, startWorker, submitJob, type WorkerProgram } from './sdk-programs.js';
 import { createKeyRing } from './signing-keys.js';
 import type { SdkLanguage } from './toolchains.js';
 
@@ -231,6 +231,46 @@ export function defineSdkScenarios(lang: SdkLanguage): void {
           wait: 15,
         });
         expect(ok['status']).toBe(SUCCEEDED);
+      });
+
+      it(SCENARIOS.kernelGrpc, async (ctx) => {
+        skipIfUnavailable(ctx);
+        if (!support.available) return ctx.skip(`not yet run: ${support.reason}`);
+        const kernel = policy!.kernelAddress();
+        const denied = await checkPolicy(lang, {
+          kernel,
+          jobId: newId(`${lang.id}-check`),
+          topic: policy!.deniedTopic(lang.id),
+          tenant: 'interop',
+        });
+        const allowed = await checkPolicy(lang, {
+          kernel,
+          jobId: newId(`${lang.id}-check`),
+          topic: policy!.allowedTopic(lang.id),
+          tenant: 'interop',
+        });
+        const snapshots = denied['snapshots'] as { snapshots?: Array<{ id?: string; snapshot_id?: string }> };
+        for (const [answer, decision, rule] of [
+          [denied, 'DECISION_TYPE_DENY', 'interop-deny'],
+          [allowed, 'DECISION_TYPE_ALLOW', 'interop-allow'],
+        ] as const) {
+          const check = answer['check'] as Record<string, string>;
+          expect(check).toMatchObject({ decision, rule_id: rule });
+          expect(check['policy_snapshot']).toMatch(/\S/);
+          // Evaluate answers the same without side effects; Explain adds the readable trace in reason.
+          expect(answer['evaluate']).toMatchObject({
+            decision,
+            rule_id: rule,
+            policy_snapshot: check['policy_snapshot'],
+          });
+          expect(answer['explain']).toMatchObject({ decision, rule_id: rule });
+          expect((answer['explain'] as Record<string, string>)['reason']).toContain(rule);
+        }
+        expect((denied['check'] as Record<string, string>)['reason']).toBe(
+          'the interop suite denies this topic on purpose',
+        );
+        // The active snapshot is among those ListSnapshots returns.
+        expect(JSON.stringify(snapshots)).toContain((denied['check'] as Record<string, string>)['policy_snapshot']);
       });
 
       it(SCENARIOS.mixedPool, async (ctx) => {

@@ -246,6 +246,24 @@ export function cancelJob(
   ]);
 }
 
+/** Asks the safety kernel Check, Evaluate, Explain and ListSnapshots through the language's gRPC client. */
+export function checkPolicy(
+  lang: SdkLanguage,
+  a: { kernel: string; jobId: string; topic: string; tenant: string },
+): Promise<ProgramEvent> {
+  return runClient(lang, [
+    'check',
+    '--kernel',
+    a.kernel,
+    '--job-id',
+    a.jobId,
+    '--topic',
+    a.topic,
+    '--tenant',
+    a.tenant,
+  ]);
+}
+
 /** Runs a program to completion and returns every JSON line it printed (non-JSON lines fail the call). */
 export async function runProgramLines(
   command: string,

@@ -4,6 +4,8 @@
           when --signing-key is given) and, with --wait, waits for the job's JobResult on sys.job.result and reads
           the output back through its result_ptr.
   cancel  publishes a JobCancel on sys.job.cancel (cap.cancel_payload + cap.emit_cancel).
+  check   asks the safety kernel over plain gRPC with the SDK's generated stub (safety_pb2_grpc.SafetyKernelStub),
+          as a policy author's Python service would: Check, Evaluate and Explain for one request, and ListSnapshots.
 
 It prints one JSON object on stdout ({"event": "submitted" | "result" | "cancelled", ...}).
 """
@@ -96,6 +98,33 @@ async def cancel(args: argparse.Namespace) -> dict:
         await nc.drain()
 
 
+# docs:start python-check
+def check(args: argparse.Namespace) -> dict:
+    import grpc
+    from google.protobuf import json_format
+
+    from cap.pb.cordum.agent.v1 import job_pb2 as jobs
+    from cap.pb.cordum.agent.v1 import safety_pb2, safety_pb2_grpc
+
+    request = safety_pb2.PolicyCheckRequest(
+        job_id=args.job_id,
+        topic=args.topic,
+        tenant=args.tenant,
+        meta=jobs.JobMetadata(tenant_id=args.tenant, capability="interop", risk_tags=["read"]),
+    )
+    as_json = lambda message: json_format.MessageToDict(message, preserving_proto_field_name=True)
+    with grpc.insecure_channel(args.kernel) as channel:
+        kernel = safety_pb2_grpc.SafetyKernelStub(channel)
+        return {
+            "event": "checked",
+            "check": as_json(kernel.Check(request, timeout=10)),
+            "evaluate": as_json(kernel.Evaluate(request, timeout=10)),
+            "explain": as_json(kernel.Explain(request, timeout=10)),
+            "snapshots": as_json(kernel.ListSnapshots(safety_pb2.ListSnapshotsRequest(), timeout=10)),
+        }
+# docs:end python-check
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -113,7 +142,15 @@ def main() -> None:
     submit_parser.add_argument("--input", default="{}", help="JSON input stored behind context_ptr")
     submit_parser.add_argument("--wait", type=float, default=0, help="seconds to wait for the JobResult (0: none)")
     sub.choices["cancel"].add_argument("--reason", default="cancelled by the python client")
+    check_parser = sub.add_parser("check")
+    check_parser.add_argument("--kernel", required=True, help="host:port of the safety kernel (gRPC, plaintext)")
+    check_parser.add_argument("--job-id", required=True)
+    check_parser.add_argument("--topic", required=True)
+    check_parser.add_argument("--tenant", default="default")
     args = parser.parse_args()
+    if args.command == "check":
+        print(json.dumps(check(args)), flush=True)
+        return
     run = submit if args.command == "submit" else cancel
     print(json.dumps(asyncio.run(run(args))), flush=True)
 

@@ -7,6 +7,8 @@
 //	capgo submit --nats URL --redis URL --job-id ID --topic job.x --trace-id T --input JSON [--wait S] [--signing-key PEM]
 //	capgo cancel --nats URL --job-id ID --reason R [--sender-id ID] [--signing-key PEM]
 //	capgo golden DIR   (decode and re-encode every golden vector; one JSON line per vector)
+//	capgo check --kernel HOST:PORT --job-id ID --topic job.x [--tenant T]   (safety kernel over plain gRPC)
+//	capgo checkload --kernel HOST:PORT --requests FILE [--rate N] [--n N]   (Check latency, for the benchmark)
 //
 // Every command prints JSON lines on stdout; diagnostics go to stderr.
 package main
@@ -19,7 +21,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fail("usage: capgo worker|submit|cancel|golden [flags]")
+		fail("usage: capgo worker|submit|cancel|golden|check|checkload [flags]")
 	}
 	var err error
 	switch os.Args[1] {
@@ -31,8 +33,12 @@ func main() {
 		err = runCancel(os.Args[2:])
 	case "golden":
 		err = runGolden(os.Args[2:])
+	case "check":
+		err = runCheck(os.Args[2:])
+	case "checkload":
+		err = runCheckLoad(os.Args[2:])
 	default:
-		fail(fmt.Sprintf("unknown command %q: expected worker, submit, cancel or golden", os.Args[1]))
+		fail(fmt.Sprintf("unknown command %q: expected worker, submit, cancel, golden, check or checkload", os.Args[1]))
 	}
 	if err != nil {
 		fail(err.Error())
