@@ -69,7 +69,11 @@ export async function overload(opts: OverloadOptions) {
   const { nats, redis, pg } = servers;
   const env = { ...servers.env, TOPIC: 'job.bench', CONCURRENCY: String(opts.concurrency) };
   const kernel = await startKernel(servers);
-  let capstan: SystemFigures & { submitBacklogMax: number; refusedByStatusCode: Record<string, number> };
+  let capstan: SystemFigures & {
+    submitBacklogMax: number;
+    maxOpenJobs: number;
+    refusedByStatusCode: Record<string, number>;
+  };
   try {
     // The Capstan processes of one phase: scheduler (kernel Check, cached), SDK worker, gateway; a REST target.
     const startCapstan = async (schedulerEnv: Record<string, string>, gatewayEnv: Record<string, string>) => {
@@ -120,12 +124,14 @@ export async function overload(opts: OverloadOptions) {
       await first.stop();
     }
     const submitBacklogMax = Math.max(16, Math.round((capacity * opts.backlogDelayMs) / 1000));
+    // Jobs the scheduler holds queued or running, by Little's law: at capacity, the same delay's worth.
+    const maxOpenJobs = Math.max(16, Math.round((capacity * opts.backlogDelayMs) / 1000));
     opts.log(
-      `capstan: capacity ${round(capacity, 0)} jobs/s → CAPSTAN_SUBMIT_BACKLOG_MAX ${submitBacklogMax} (${opts.backlogDelayMs} ms at capacity)`,
+      `capstan: capacity ${round(capacity, 0)} jobs/s → CAPSTAN_SUBMIT_BACKLOG_MAX ${submitBacklogMax}, CAPSTAN_MAX_OPEN_JOBS ${maxOpenJobs} (${opts.backlogDelayMs} ms at capacity each)`,
     );
 
     const second = await startCapstan(
-      { SUBMIT_BACKLOG_MAX: String(submitBacklogMax) },
+      { SUBMIT_BACKLOG_MAX: String(submitBacklogMax), MAX_OPEN_JOBS: String(maxOpenJobs) },
       { CAPSTAN_GATEWAY_JOB_SUBMIT_MAX_IN_FLIGHT: String(opts.gatewayMaxInFlight) },
     );
     try {
@@ -138,7 +144,7 @@ export async function overload(opts: OverloadOptions) {
         redis: { pid: redis.pid },
         postgresTree: { pid: pg.pid, tree: true },
       });
-      capstan = { ...phases, submitBacklogMax, refusedByStatusCode: phases.overload.refused };
+      capstan = { ...phases, submitBacklogMax, maxOpenJobs, refusedByStatusCode: phases.overload.refused };
     } finally {
       await second.stop();
     }

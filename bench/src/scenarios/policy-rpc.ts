@@ -1,7 +1,12 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SafetyKernel } from '@capstan/gen/cordum/agent/v1/safety_pb';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { sizeDelimitedEncode } from '@bufbuild/protobuf/wire';
+import { PolicyCheckRequestSchema, SafetyKernel } from '@capstan/gen/cordum/agent/v1/safety_pb';
 import { evaluate, loadBundle } from '@capstan/policy';
 import { createDatabase, migrateToLatest } from '@capstan/store';
 import { freePort, startNats, startPostgres, startRedis } from '@capstan/testkit';
@@ -10,6 +15,66 @@ import { createGrpcTransport } from '@connectrpc/connect-node';
 import { POLICY_BUNDLE_YAML, POLICY_REQUESTS, rawCelFloor, sampleAsync, sampleSync } from '../lib/policy-fixture.js';
 import { cpuSeconds, spawnProc, stopProc } from '../lib/processes.js';
 import { round, summarizeMicros } from '../lib/stats.js';
+
+const execFileAsync = promisify(execFile);
+
+/** Paced (open-loop) calls at `rate` per second, each timed from its own start; returns microseconds. */
+async function pacedLatency(call: (n: number) => Promise<unknown>, rate: number, calls: number): Promise<number[]> {
+  const samples: number[] = [];
+  const started = performance.now();
+  const pending: Promise<void>[] = [];
+  for (let n = 0; n < calls; n++) {
+    const due = started + (n * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    const t = process.hrtime.bigint();
+    pending.push(
+      call(n).then(() => {
+        samples.push(Number(process.hrtime.bigint() - t) / 1000);
+      }),
+    );
+  }
+  await Promise.all(pending);
+  return samples;
+}
+
+/** The interop suite's Go client binary (`npm run test:interop` builds it), if it was built on this machine. */
+const CAPGO = fileURLToPath(new URL('../../../.capstan/interop/bin/capgo', import.meta.url));
+
+/** Check latency measured by grpc-go (`capgo checkload`) at the same pacing, or why it could not run. */
+async function goCheckLatency(
+  address: string,
+  dir: string,
+  rate: number,
+  calls: number,
+): Promise<{ ok: true; us: { p50: number; p90: number; p99: number; max: number } } | { ok: false; reason: string }> {
+  if (!existsSync(CAPGO)) return { ok: false, reason: 'no .capstan/interop/bin/capgo; run npm run test:interop once' };
+  const requests = join(dir, 'requests.bin');
+  await writeFile(
+    requests,
+    Buffer.concat(POLICY_REQUESTS.map((r) => sizeDelimitedEncode(PolicyCheckRequestSchema, r))),
+  );
+  try {
+    const { stdout } = await execFileAsync(CAPGO, [
+      'checkload',
+      '--kernel',
+      address,
+      '--requests',
+      requests,
+      '--rate',
+      String(rate),
+      '--n',
+      String(calls),
+    ]);
+    const r = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as Record<string, number>;
+    return {
+      ok: true,
+      us: { p50: round(r['p50']!, 2), p90: round(r['p90']!, 2), p99: round(r['p99']!, 2), max: round(r['max']!, 2) },
+    };
+  } catch (err) {
+    return { ok: false, reason: `capgo checkload failed: ${(err as Error).message.split('\n')[0]}` };
+  }
+}
 
 /** Options of the policy-rpc scenario. */
 export interface PolicyRpcOptions {
@@ -70,23 +135,33 @@ export async function policyRpc(opts: PolicyRpcOptions) {
 
       // Latency at moderate load: paced calls, each timed on its own.
       const rate = Math.min(2000, Math.max(100, Math.floor(callsPerSec / 4)));
-      const samples: number[] = [];
-      const started = performance.now();
-      const pending: Promise<void>[] = [];
-      for (let n = 0; n < opts.latencyCalls; n++) {
-        const due = started + (n * 1000) / rate;
-        const wait = due - performance.now();
-        if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-        const t = process.hrtime.bigint();
-        pending.push(
-          check(n).then(() => {
-            samples.push(Number(process.hrtime.bigint() - t) / 1000);
-          }),
-        );
-      }
-      await Promise.all(pending);
+      const samples = await pacedLatency(check, rate, opts.latencyCalls);
       const rpc = summarizeMicros(samples);
       opts.log(`latency at ${rate} Check/s: p50 ${rpc.p50} µs  p99 ${rpc.p99} µs`);
+
+      // The transport floor: the same client and pacing against a Connect server that answers a constant at once.
+      const floorPort = await freePort();
+      const floorProc = await spawnProc('connect-floor.ts', { FLOOR_PORT: String(floorPort) });
+      let transportFloor: ReturnType<typeof summarizeMicros>;
+      try {
+        const floorClient = createClient(
+          SafetyKernel,
+          createGrpcTransport({ baseUrl: `http://127.0.0.1:${floorPort}` }),
+        );
+        const floorCheck = (n: number) => floorClient.check(POLICY_REQUESTS[n % POLICY_REQUESTS.length]!);
+        for (let n = 0; n < 2000; n++) await floorCheck(n);
+        transportFloor = summarizeMicros(await pacedLatency(floorCheck, rate, opts.latencyCalls));
+      } finally {
+        await stopProc(floorProc);
+      }
+      opts.log(
+        `transport floor (constant answer, same client): p50 ${transportFloor.p50} µs  p99 ${transportFloor.p99} µs`,
+      );
+
+      // A client that is not Node: grpc-go (capgo checkload, built by the interop suite) against the kernel.
+      const goClient = await goCheckLatency(`127.0.0.1:${port}`, dir, rate, opts.latencyCalls);
+      if (goClient.ok) opts.log(`grpc-go client:        p50 ${goClient.us.p50} µs  p99 ${goClient.us.p99} µs`);
+      else opts.log(`grpc-go client: not run (${goClient.reason})`);
 
       const bundle = loadBundle(POLICY_BUNDLE_YAML, { file: 'bench.yaml' });
       const floorN = opts.floorIterations ?? 50_000;
@@ -98,7 +173,9 @@ export async function policyRpc(opts: PolicyRpcOptions) {
       opts.log(`raw CEL (floor):       p50 ${floor.p50} µs  p99 ${floor.p99} µs`);
       opts.log(`ratio Check/raw CEL:   p50 ${round(rpc.p50 / floor.p50, 1)}×  p99 ${round(rpc.p99 / floor.p99, 1)}×`);
       const met = rpc.p99 <= 1000;
-      opts.log(`target p99 ≤ 1 ms at moderate load: ${met ? 'met' : 'MISSED'}`);
+      opts.log(
+        `target p99 ≤ 1 ms at moderate load: ${met ? 'met' : 'MISSED'} (kernel adds p50 ${round(rpc.p50 - transportFloor.p50, 0)} µs, p99 ${round(rpc.p99 - transportFloor.p99, 0)} µs over the transport floor)`,
+      );
       return {
         transport: 'gRPC over h2c (connect-node)',
         throughput: {
@@ -108,7 +185,10 @@ export async function policyRpc(opts: PolicyRpcOptions) {
           kernelCpuSecondsPer1000: kernelCpuPer1000,
         },
         latency: { ratePerSec: rate, calls: opts.latencyCalls, checkUs: rpc },
-        floors: { inprocEvaluateUs: inproc, rawCelUs: floor },
+        floors: { inprocEvaluateUs: inproc, rawCelUs: floor, transportUs: transportFloor },
+        goClient: goClient.ok
+          ? { client: 'grpc-go (capgo checkload)', checkUs: goClient.us }
+          : { notRun: goClient.reason },
         ratio: { p50: round(rpc.p50 / floor.p50, 1), p99: round(rpc.p99 / floor.p99, 1) },
         targets: { p99Us: 1000, met },
       };

@@ -101,6 +101,8 @@ export interface ConsumeOptions<C extends PayloadCase> extends Omit<SubscribeOpt
   filterSubject?: string;
   /** Unacked messages in flight per consumer; @default 1024 */
   maxAckPending?: number;
+  /** Messages pulled ahead of the handlers (held by this client, not in the stream); @default max(2 × concurrency, 64) */
+  prefetch?: number;
   /** Redelivery after this long without an ack; @default 30000 */
   ackWaitMs?: number;
   /** Deliveries before a failing packet is dead-lettered (transient failures aside); @default 5 */
@@ -465,8 +467,23 @@ export async function createBus(opts: BusOptions): Promise<Bus> {
       const concurrency = copts.concurrency ?? DEFAULT_CONCURRENCY;
       // Pull requests live 5 s (heartbeats every 2.5 s) instead of nats.js's 30 s: when the consumer's leader dies
       // in a JetStream cluster, lost pulls are noticed and re-issued within seconds, not half a minute.
-      const messages = await consumer.consume({ max_messages: Math.max(concurrency * 2, 64), expires: 5000 });
+      const messages = await consumer.consume({
+        max_messages: copts.prefetch ?? Math.max(concurrency * 2, 64),
+        expires: 5000,
+      });
       const limiter = createLimiter(concurrency);
+      // A slow handler (a commit waiting on a busy database) keeps its message: one timer per consumer tells
+      // JetStream "still working" for every packet held longer than a third of the ack wait, so it is not
+      // redelivered to another replica meanwhile.
+      const inFlight = new Map<JsMsg, number>();
+      const keepAlive = setInterval(
+        () => {
+          const due = Date.now() - ackWaitMs / 3;
+          for (const [msg, since] of inFlight) if (since <= due) enqueue(() => msg.working());
+        },
+        Math.max(50, ackWaitMs / 6),
+      );
+      keepAlive.unref();
       const retryBase = copts.retryDelayMs ?? 500;
       const process = async (m: JsMsg) => {
         const deliveryCount = m.info.deliveryCount;
@@ -475,8 +492,7 @@ export async function createBus(opts: BusOptions): Promise<Bus> {
           enqueue(() => m.ack());
           return;
         }
-        // A slow handler (a commit waiting on a busy database) keeps its message: no redelivery to another replica.
-        const working = setInterval(() => enqueue(() => m.working()), Math.max(100, ackWaitMs / 3));
+        inFlight.set(m, Date.now());
         try {
           await copts.handler(packet, {
             subject: m.subject,
@@ -520,7 +536,7 @@ export async function createBus(opts: BusOptions): Promise<Bus> {
             enqueue(() => m.nak(Math.min(retryBase * 2 ** Math.min(deliveryCount - 1, 16), 30_000)));
           }
         } finally {
-          clearInterval(working);
+          inFlight.delete(m);
         }
       };
       const loop = (async () => {
@@ -536,6 +552,7 @@ export async function createBus(opts: BusOptions): Promise<Bus> {
           await messages.close().catch(() => {});
           await loop.catch(() => {});
           await limiter.idle();
+          clearInterval(keepAlive);
         },
       };
       subscriptions.add(handle);

@@ -180,6 +180,14 @@ export interface SchedulerOptions {
   maxCachedJobs?: number;
   /** Replicas and submit backlog bound of the JetStream streams this replica creates or updates. */
   streams?: CapstanStreamOptions;
+  /**
+   * Admission bound: while this replica holds this many jobs that are queued or running (PENDING, SCHEDULED,
+   * DISPATCHED, RUNNING, RETRYING; not those waiting for an approval), it takes no new submits from the stream, so
+   * the submit backlog fills and JetStream refuses further submits (`CAPSTAN_SUBMIT_BACKLOG_MAX`; the gateway
+   * answers 429). Without it a scheduler that records submits faster than workers finish them moves the whole
+   * overload into Postgres. @default no bound
+   */
+  maxOpenJobs?: number;
 }
 
 /** A running scheduler replica. */
@@ -214,6 +222,8 @@ export class InvalidJobRequestError extends PacketRejectedError {
 const ID_PATTERN = /^[A-Za-z0-9_\-:]{1,128}$/;
 const NEVER_ABORTED = new AbortController().signal;
 const ACTIVE = new Set<JobState>(['DISPATCHED', 'RUNNING']);
+/** Jobs that count against `maxOpenJobs`: queued or running, not parked for an approval. */
+const OPEN = new Set<JobState>(['PENDING', 'SCHEDULED', 'DISPATCHED', 'RUNNING', 'RETRYING']);
 /** JetStream ack wait of the submit and result consumers (handlers in progress extend it). */
 const CONSUMER_ACK_WAIT_MS = 5000;
 /** Returned by a `withJob` step that refuses the packet it handles (see `withJob`). */
@@ -313,10 +323,43 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   // The worker a dispatch reserved a slot on, by job: a queue-group dispatch may be taken by another member of the
   // group, and the reservation must come off the worker it was made on (heartbeats reset them anyway).
   const reservations = new Map<string, string>();
+  // ---------- admission (maxOpenJobs) ----------
+  const maxOpenJobs = opts.maxOpenJobs ?? Number.POSITIVE_INFINITY;
+  let openJobs = 0;
+  // Submits let through and not yet recorded (they will count once remembered).
+  let admitting = 0;
+  const admissionWaiters: (() => void)[] = [];
+  const counts = (r: JobRecord | undefined) => r !== undefined && OPEN.has(r.state);
+  const submitConcurrency = Number.isFinite(maxOpenJobs) ? Math.min(256, Math.max(4, Math.ceil(maxOpenJobs / 2))) : 256;
+  const wakeAdmission = () => {
+    while (admissionWaiters.length > 0 && openJobs + admitting < maxOpenJobs) {
+      admitting++;
+      admissionWaiters.shift()!();
+    }
+  };
+  const openChanged = (delta: number) => {
+    openJobs += delta;
+    if (delta < 0 && admissionWaiters.length > 0) wakeAdmission();
+  };
+  /** Waits until this replica may record another submit (see `maxOpenJobs`); pair with {@link admitDone}. */
+  const admit = async (): Promise<void> => {
+    if (openJobs + admitting < maxOpenJobs && admissionWaiters.length === 0) {
+      admitting++;
+      return;
+    }
+    metrics.admissionWaits.inc();
+    await new Promise<void>((resolve) => admissionWaiters.push(resolve));
+  };
+  const admitDone = () => {
+    admitting--;
+    if (admissionWaiters.length > 0) wakeAdmission();
+  };
+
   const remember = (r: JobRecord) => {
     const prev = cache.get(r.jobId);
     if (prev) metrics.active.dec({ state: prev.state });
     if (isTerminal(r.state)) {
+      if (counts(prev)) openChanged(-1);
       reservations.delete(r.jobId);
       cache.delete(r.jobId);
       waitingForWorker.delete(r.jobId);
@@ -326,6 +369,8 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     if (!prev && cache.size >= maxCached) return;
     cache.set(r.jobId, r);
     metrics.active.inc({ state: r.state });
+    const delta = (counts(r) ? 1 : 0) - (counts(prev) ? 1 : 0);
+    if (delta !== 0) openChanged(delta);
     const waiting = (r.state === 'SCHEDULED' || r.state === 'RETRYING') && r.waitReason !== '';
     const forTenant = waiting && r.waitReason === PolicyWaitReason.tenantConcurrency;
     if (waiting && !forTenant) waitingForWorker.add(r.jobId);
@@ -335,6 +380,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   const forget = (jobId: string) => {
     const prev = cache.get(jobId);
     if (prev) {
+      if (counts(prev)) openChanged(-1);
       metrics.active.dec({ state: prev.state });
       tenantWait(prev.tenant, jobId, false);
     }
@@ -1464,7 +1510,9 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       durable: SCHEDULER_QUEUE_GROUP,
       name: 'scheduler-submit',
       expect: ['jobRequest'],
-      concurrency: 256,
+      // With an admission bound, hold few submits here: every one held waits outside the bound and adds latency.
+      concurrency: submitConcurrency,
+      ...(Number.isFinite(maxOpenJobs) ? { prefetch: submitConcurrency } : {}),
       maxAckPending: 4096,
       // A replica that dies holding packets gives them back this soon (well inside the dispatch timeout).
       ackWaitMs: CONSUMER_ACK_WAIT_MS,
@@ -1472,6 +1520,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       isTransient: isDatabaseUnavailable,
       handler: async (packet) => {
         const req = packet.payload.value;
+        await admit();
         try {
           await accept(req, { traceId: packet.traceId, senderId: packet.senderId });
         } catch (err) {
@@ -1499,6 +1548,8 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
             }
           }
           throw err;
+        } finally {
+          admitDone();
         }
       },
     }),

@@ -9,6 +9,7 @@ export const SchedulerMetricNames = {
   leaseExpiries: 'capstan_lease_expiries_total',
   leaseRenewals: 'capstan_dispatch_lease_renewals_total',
   redeliveries: 'capstan_dispatch_redeliveries_total',
+  admissionWaits: 'capstan_admission_waits_total',
   retries: 'capstan_job_retries_total',
   dlq: 'capstan_dlq_total',
   staleResults: 'capstan_stale_results_total',
@@ -64,6 +65,11 @@ export function createSchedulerMetrics(registry: Registry) {
     redeliveries: new Counter({
       name: SchedulerMetricNames.redeliveries,
       help: 'Unclaimed direct dispatches published again to their worker (same attempt and lease)',
+      registers,
+    }),
+    admissionWaits: new Counter({
+      name: SchedulerMetricNames.admissionWaits,
+      help: 'Submits that waited because this replica held maxOpenJobs queued or running jobs',
       registers,
     }),
     retries: new Counter({

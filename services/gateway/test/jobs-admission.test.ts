@@ -45,6 +45,13 @@ describe('POST /v1/jobs when the job backlog is full', () => {
     expect((await stack.api('GET', `/v1/jobs/${jobId}`, { key: org.key })).status).toBe(404);
     expect(await stack.gw.service.context.redis.exists(`ctx:${jobId}`)).toBe(0);
 
+    // Right after a refusal submits are shed before any other work, even before authentication.
+    stack.gw.service.context.submitLimiter.backlogFull();
+    const shed = await stack.api('POST', '/v1/jobs', { body: { topic: echo, input: {} } });
+    expect(shed.status).toBe(429);
+    expect(shed.body.error).toMatchObject({ code: 1015 });
+    expect(shed.body.error.message).toMatch(/^The job was not accepted \(RESOURCE_EXHAUSTED\)/);
+
     // An idempotent submit is refused the same way, and its retry after the drain is a new job, not a replay.
     const keyed = await submit({ i: 'keyed' }, { 'idempotency-key': 'admission-1' });
     expect(keyed.status).toBe(429);

@@ -145,6 +145,15 @@ export const schedulerConfigSpec = {
     expected: 'an integer 1–5 (3 on a 3-node NATS cluster); at most the number of JetStream servers',
     doc: 'JetStream replicas of the submit, result and dead-letter streams the scheduler creates.',
   }),
+  maxOpenJobs: field({
+    env: 'CAPSTAN_MAX_OPEN_JOBS',
+    key: 'scheduler.maxOpenJobs',
+    default: 0,
+    schema: z.number().int().min(0),
+    fromEnv: parseIntegerEnv,
+    expected: 'an integer ≥ 0 (0: no bound)',
+    doc: 'Admission: while a replica holds this many queued or running jobs it takes no new submits, so the submit backlog fills and further submits are refused (429).',
+  }),
   submitBacklogMax: field({
     env: 'CAPSTAN_SUBMIT_BACKLOG_MAX',
     key: 'scheduler.submitBacklogMax',

@@ -104,6 +104,7 @@ export async function startSchedulerService(
       },
       maxConcurrentFlushes: store.kind === 'pglite' ? 1 : 4,
       streams: { replicas: config.streamReplicas, submitBacklogMax: config.submitBacklogMax },
+      ...(config.maxOpenJobs > 0 ? { maxOpenJobs: config.maxOpenJobs } : {}),
     });
     const metrics = await startMetricsServer({
       host: config.listenHost,

@@ -8,15 +8,24 @@ import Fastify, {
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { installAuditHook } from '../audit/audit-hook.js';
 import { installAccessEnforcement, installAuthentication } from '../auth/access-hooks.js';
-import { frameworkErrorHandler, installErrorHandler, installNotFoundHandler } from '../errors/error-handler.js';
+import {
+  frameworkErrorHandler,
+  installErrorHandler,
+  installNotFoundHandler,
+  sendError,
+} from '../errors/error-handler.js';
 import { registerOpenApi } from '../http/openapi.js';
 import { registerRateLimit } from '../http/rate-limit.js';
 import type { GatewayRouteModule } from '../http/route-module.js';
 import { TRACE_ID_HEADER, traceIdFor } from '../http/trace-id.js';
+import { backlogFullError } from '../jobs/submit-admission.js';
 import { closeStreamsOnShutdown, WEBSOCKET_MAX_FRAME_BYTES } from '../streaming/ws-routes.js';
 import type { GatewayContext } from './gateway-context.js';
 import { ROUTE_MODULES } from './route-modules.js';
 import { GATEWAY_VERSION } from './version.js';
+
+/** The submit route, shed early under overload. */
+const SUBMIT_PATH = '/v1/jobs';
 
 /** Longest path parameter accepted; longer ones reach validation (400) instead of fastify's silent 404. */
 const MAX_PARAM_LENGTH = 512;
@@ -65,6 +74,10 @@ export async function createGatewayApp(
   });
   app.addHook('onRequest', async (request, reply) => {
     reply.header(TRACE_ID_HEADER, request.id);
+    // Overload shedding comes before authentication: a refusal must cost far less than an acceptance, or refused
+    // requests queue in front of admitted ones (see BACKLOG_FULL_SHED_MS). It says only "at capacity".
+    if (request.method === 'POST' && context.submitLimiter.shedding() && request.url.split('?')[0] === SUBMIT_PATH)
+      return sendError(request, reply, backlogFullError(undefined));
   });
   installAuthentication(app);
   await registerRateLimit(app);

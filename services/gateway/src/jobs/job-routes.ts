@@ -24,7 +24,7 @@ import {
   submitJobResponseSchema,
 } from './job-schemas.js';
 import { acceptedJobView, apiState, toJob } from './job-view.js';
-import { backlogFullError, submitsInFlightError } from './submit-admission.js';
+import { submitsInFlightError } from './submit-admission.js';
 import { submitJob } from './submit-job.js';
 
 const jobCursor = z.object({ c: z.iso.datetime(), j: z.string() });
@@ -61,8 +61,6 @@ export const jobRoutes: GatewayRouteModule = async (app) => {
     // at once (503, code 1016) instead of queueing. The slot is freed when the response is done or the client left
     // (a handler still running then is bounded by the JetStream ack timeout).
     onRequest: async (request, reply) => {
-      // The backlog was full a moment ago: refuse without touching Redis or JetStream (see BACKLOG_FULL_SHED_MS).
-      if (gateway.submitLimiter.shedding()) return sendError(request, reply, backlogFullError(undefined));
       const release = gateway.submitLimiter.tryAcquire();
       // Answered here rather than thrown: a refusal at capacity is the system working, not a fault to log as one.
       if (!release) return sendError(request, reply, submitsInFlightError(gateway.submitLimiter.max));

@@ -1,0 +1,42 @@
+import { uniqueName } from '@capstan/testkit';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type Stack, startStack } from './test-support/stack.js';
+
+let stack: Stack;
+beforeEach(async () => {
+  stack = await startStack();
+});
+afterEach(async () => {
+  await stack.stop();
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('admission: maxOpenJobs', () => {
+  it('takes no new submits while the bound of queued or running jobs is reached, and takes them as jobs end', async () => {
+    const sched = await stack.scheduler({ maxOpenJobs: 3 });
+    const tp = `job.${uniqueName('adm')}`;
+    await stack.worker(tp, { maxParallel: 8 });
+    const jobs = [];
+    for (let i = 0; i < 7; i++) jobs.push(await stack.submit(tp, { sleepMs: 600 }));
+    await sleep(300);
+    // Three recorded (and running); the other four wait in the submit stream, not in Postgres.
+    const recorded = await stack.db.selectFrom('jobs').select(['job_id', 'state']).where('topic', '=', tp).execute();
+    expect(recorded).toHaveLength(3);
+    // As they end, the rest are taken, never more than three open at once.
+    let maxOpen = 0;
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const rows = await stack.db.selectFrom('jobs').select('state').where('topic', '=', tp).execute();
+      const open = rows.filter((r) => !['SUCCEEDED', 'FAILED', 'CANCELLED', 'DENIED', 'TIMEOUT'].includes(r.state));
+      maxOpen = Math.max(maxOpen, open.length);
+      if (rows.length === 7 && open.length === 0) break;
+      if (Date.now() > deadline) throw new Error(`not all done: ${rows.length} recorded, ${open.length} open`);
+      await sleep(25);
+    }
+    expect(maxOpen).toBeLessThanOrEqual(3);
+    for (const j of jobs) expect((await stack.terminal(j.jobId))['state']).toBe('SUCCEEDED');
+    const waits = (await sched.metrics.getSingleMetric('capstan_admission_waits_total')?.get())?.values[0]?.value;
+    expect(waits).toBeGreaterThan(0);
+  });
+});
