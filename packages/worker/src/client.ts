@@ -1,5 +1,5 @@
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
-import type { Bus } from '@capstan/bus';
+import { type Bus, isStreamFullError } from '@capstan/bus';
 import {
   BudgetSchema,
   type CompensationSchema,
@@ -147,7 +147,7 @@ export function createClient(options: ClientOptions): Client {
         msgId: jobId,
       });
     } catch (err) {
-      if (isStreamFull(err)) {
+      if (isStreamFullError(err)) {
         // Nothing was accepted, so the input stored above is garbage — when the job id is new. A caller-chosen id
         // may be a retry of a submit accepted long ago (beyond the stream's dedupe window) whose job still needs it.
         if (submitOptions.jobId === undefined && request.contextPtr !== '')
@@ -214,23 +214,6 @@ export function createClient(options: ClientOptions): Client {
       await bus.nc.flush();
     },
   };
-}
-
-/**
- * JetStream's "stream store failed" API error (nats-server `JSStreamStoreFailedF`): with `discard: new` a full
- * stream answers a publish with it and the reason "maximum messages exceeded" (or "… bytes exceeded").
- */
-const JS_STREAM_STORE_FAILED = 10077;
-
-/** True when a JetStream publish was refused because the stream is at its `max_msgs` / `max_bytes` bound. */
-function isStreamFull(err: unknown): boolean {
-  const e = err as { code?: unknown; message?: unknown } | null;
-  return (
-    typeof e === 'object' &&
-    e !== null &&
-    e.code === JS_STREAM_STORE_FAILED &&
-    /maximum (messages|bytes) exceeded/i.test(String(e.message))
-  );
 }
 
 /** Validates submit options and builds the CAP `JobRequest`. */

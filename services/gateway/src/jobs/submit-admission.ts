@@ -7,28 +7,15 @@
  *   beyond it the request is answered 503, code 1016, before its body is read, so the gateway's memory stays bounded
  *   whatever the offered load (a queue here would only add latency and memory).
  */
+import { isStreamFullError } from '@capstan/bus';
 import { Subjects } from '@capstan/protocol';
 import { GatewayError } from '../errors/gateway-error.js';
 
 /** Seconds a refused submitter is told to wait (`Retry-After`): a backlog sized for ~50 ms drains well within it. */
 export const SUBMIT_REFUSED_RETRY_AFTER_SECONDS = 1;
 
-/**
- * JetStream's "stream store failed" API error (nats-server `JSStreamStoreFailedF`): a stream with `discard: new`
- * at its bound answers a publish with it and the reason "maximum messages exceeded" (or "… bytes exceeded").
- */
-const JS_STREAM_STORE_FAILED = 10077;
-
-/** True when a JetStream publish was refused because the stream is at its `max_msgs` / `max_bytes` bound. */
-export function isSubmitBacklogFull(err: unknown): boolean {
-  const e = err as { code?: unknown; message?: unknown } | null;
-  return (
-    typeof e === 'object' &&
-    e !== null &&
-    e.code === JS_STREAM_STORE_FAILED &&
-    /maximum (messages|bytes) exceeded/i.test(String(e.message))
-  );
-}
+/** True when JetStream refused a submit because the backlog (the submit stream) is full. */
+export const isSubmitBacklogFull = isStreamFullError;
 
 /** The 429 for a submit refused because the backlog is full (no job id when it was shed before getting one). */
 export function backlogFullError(jobId: string | undefined, cause?: unknown): GatewayError {
