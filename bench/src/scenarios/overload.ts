@@ -124,10 +124,11 @@ export async function overload(opts: OverloadOptions) {
       await first.stop();
     }
     const submitBacklogMax = Math.max(16, Math.round((capacity * opts.backlogDelayMs) / 1000));
-    // Jobs the scheduler holds queued or running, by Little's law: at capacity, the same delay's worth.
-    const maxOpenJobs = Math.max(16, Math.round((capacity * opts.backlogDelayMs) / 1000));
+    // Jobs queued or running (CAPSTAN_MAX_OPEN_JOBS), by Little's law: twice the backlog's delay at capacity, so
+    // bursts at half load are not refused.
+    const maxOpenJobs = Math.max(32, Math.round((capacity * 2 * opts.backlogDelayMs) / 1000));
     opts.log(
-      `capstan: capacity ${round(capacity, 0)} jobs/s → CAPSTAN_SUBMIT_BACKLOG_MAX ${submitBacklogMax}, CAPSTAN_MAX_OPEN_JOBS ${maxOpenJobs} (${opts.backlogDelayMs} ms at capacity each)`,
+      `capstan: capacity ${round(capacity, 0)} jobs/s → CAPSTAN_SUBMIT_BACKLOG_MAX ${submitBacklogMax}, CAPSTAN_MAX_OPEN_JOBS ${maxOpenJobs} (${opts.backlogDelayMs} / ${2 * opts.backlogDelayMs} ms at capacity)`,
     );
 
     const second = await startCapstan(

@@ -146,6 +146,8 @@ export interface SchedulerTimings {
    * between commit and publish, nats-server restarted). Repeated at this interval while the worker lives. @default 5000
    */
   redeliverDirectMs?: number;
+  /** How often a replica with `maxOpenJobs` counts the queued and running jobs in Postgres; @default 100 */
+  admissionPollMs?: number;
   /** Backoff between attempts after FAILED_RETRYABLE; @default base 500 ms, max 30 s, half jitter */
   retryBackoff?: { baseMs?: number; maxMs?: number; jitter?: number };
 }
@@ -222,8 +224,6 @@ export class InvalidJobRequestError extends PacketRejectedError {
 const ID_PATTERN = /^[A-Za-z0-9_\-:]{1,128}$/;
 const NEVER_ABORTED = new AbortController().signal;
 const ACTIVE = new Set<JobState>(['DISPATCHED', 'RUNNING']);
-/** Jobs that count against `maxOpenJobs`: queued or running, not parked for an approval. */
-const OPEN = new Set<JobState>(['PENDING', 'SCHEDULED', 'DISPATCHED', 'RUNNING', 'RETRYING']);
 /** JetStream ack wait of the submit and result consumers (handlers in progress extend it). */
 const CONSUMER_ACK_WAIT_MS = 5000;
 /** Returned by a `withJob` step that refuses the packet it handles (see `withJob`). */
@@ -277,6 +277,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     workerDiscoveryMs: 15_000,
     lostWorkGraceMs: 5000,
     redeliverDirectMs: 5000,
+    admissionPollMs: 100,
     ...opts.timings,
     retryBackoff: { baseMs: 500, maxMs: 30_000, jitter: 0.5, ...opts.timings?.retryBackoff },
   };
@@ -324,42 +325,60 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   // group, and the reservation must come off the worker it was made on (heartbeats reset them anyway).
   const reservations = new Map<string, string>();
   // ---------- admission (maxOpenJobs) ----------
+  // The bound is global: every replica counts the queued and running jobs in Postgres (a partial index keeps that
+  // cheap) every admissionPollMs, and adds the submits it let through since. A replica's own memory would not do:
+  // it does not see the jobs other replicas finish.
   const maxOpenJobs = opts.maxOpenJobs ?? Number.POSITIVE_INFINITY;
+  const bounded = Number.isFinite(maxOpenJobs);
   let openJobs = 0;
-  // Submits let through and not yet recorded (they will count once remembered).
-  let admitting = 0;
-  const admissionWaiters: (() => void)[] = [];
-  const counts = (r: JobRecord | undefined) => r !== undefined && OPEN.has(r.state);
-  const submitConcurrency = Number.isFinite(maxOpenJobs) ? Math.min(256, Math.max(4, Math.ceil(maxOpenJobs / 2))) : 256;
+  // Submits let through and still being recorded, and those recorded since the last count began.
+  let inAccept = 0;
+  let recordedSinceCount = 0;
+  const admissionWaiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
+  const submitConcurrency = bounded ? Math.min(256, Math.max(4, Math.ceil(maxOpenJobs / 2))) : 256;
+  const hasRoom = () => openJobs + recordedSinceCount + inAccept < maxOpenJobs;
   const wakeAdmission = () => {
-    while (admissionWaiters.length > 0 && openJobs + admitting < maxOpenJobs) {
-      admitting++;
-      admissionWaiters.shift()!();
+    while (admissionWaiters.length > 0 && hasRoom()) {
+      inAccept++;
+      admissionWaiters.shift()!.resolve();
     }
-  };
-  const openChanged = (delta: number) => {
-    openJobs += delta;
-    if (delta < 0 && admissionWaiters.length > 0) wakeAdmission();
   };
   /** Waits until this replica may record another submit (see `maxOpenJobs`); pair with {@link admitDone}. */
   const admit = async (): Promise<void> => {
-    if (openJobs + admitting < maxOpenJobs && admissionWaiters.length === 0) {
-      admitting++;
+    if (!bounded) return;
+    if (stopping) throw new Error('scheduler stopping; submit handed back');
+    if (hasRoom() && admissionWaiters.length === 0) {
+      inAccept++;
       return;
     }
     metrics.admissionWaits.inc();
-    await new Promise<void>((resolve) => admissionWaiters.push(resolve));
+    await new Promise<void>((resolve, reject) => admissionWaiters.push({ resolve, reject }));
   };
   const admitDone = () => {
-    admitting--;
-    if (admissionWaiters.length > 0) wakeAdmission();
+    if (!bounded) return;
+    inAccept--;
+    recordedSinceCount++;
+  };
+  /** Stopping: waiting submits go back to the stream (redelivered, to another replica if there is one). */
+  const releaseAdmissionWaiters = () => {
+    for (const w of admissionWaiters.splice(0)) w.reject(new Error('scheduler stopping; submit handed back'));
+  };
+  const recountOpenJobs = async () => {
+    const before = recordedSinceCount;
+    try {
+      openJobs = await repo.countOpen();
+      // Recorded before the count began: in it. Recorded while it ran: maybe, so keep them (conservative).
+      recordedSinceCount -= before;
+    } catch (err) {
+      logger.warn({ err }, 'cannot count open jobs; admission keeps its last count');
+    }
+    wakeAdmission();
   };
 
   const remember = (r: JobRecord) => {
     const prev = cache.get(r.jobId);
     if (prev) metrics.active.dec({ state: prev.state });
     if (isTerminal(r.state)) {
-      if (counts(prev)) openChanged(-1);
       reservations.delete(r.jobId);
       cache.delete(r.jobId);
       waitingForWorker.delete(r.jobId);
@@ -369,8 +388,6 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     if (!prev && cache.size >= maxCached) return;
     cache.set(r.jobId, r);
     metrics.active.inc({ state: r.state });
-    const delta = (counts(r) ? 1 : 0) - (counts(prev) ? 1 : 0);
-    if (delta !== 0) openChanged(delta);
     const waiting = (r.state === 'SCHEDULED' || r.state === 'RETRYING') && r.waitReason !== '';
     const forTenant = waiting && r.waitReason === PolicyWaitReason.tenantConcurrency;
     if (waiting && !forTenant) waitingForWorker.add(r.jobId);
@@ -380,7 +397,6 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   const forget = (jobId: string) => {
     const prev = cache.get(jobId);
     if (prev) {
-      if (counts(prev)) openChanged(-1);
       metrics.active.dec({ state: prev.state });
       tenantWait(prev.tenant, jobId, false);
     }
@@ -1502,6 +1518,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   };
 
   // ---------- wiring ----------
+  if (bounded) await recountOpenJobs();
   const subs: BusSubscription[] = [];
   await bus.ensureStreams(capstanStreams(opts.streams));
   subs.push(
@@ -1512,7 +1529,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       expect: ['jobRequest'],
       // With an admission bound, hold few submits here: every one held waits outside the bound and adds latency.
       concurrency: submitConcurrency,
-      ...(Number.isFinite(maxOpenJobs) ? { prefetch: submitConcurrency } : {}),
+      ...(bounded ? { prefetch: submitConcurrency } : {}),
       maxAckPending: 4096,
       // A replica that dies holding packets gives them back this soon (well inside the dispatch timeout).
       ackWaitMs: CONSUMER_ACK_WAIT_MS,
@@ -1666,6 +1683,16 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   });
 
   const sweepTimer = setInterval(sweep, t.sweepIntervalMs);
+  let counting = false;
+  const admissionTimer = bounded
+    ? setInterval(() => {
+        if (counting || stopping) return;
+        counting = true;
+        void recountOpenJobs().finally(() => {
+          counting = false;
+        });
+      }, t.admissionPollMs)
+    : undefined;
   let reconciling = false;
   const reconcileTimer = setInterval(() => {
     if (reconciling || stopping) return;
@@ -1692,6 +1719,8 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       stopping = true;
       clearInterval(sweepTimer);
       clearInterval(reconcileTimer);
+      clearInterval(admissionTimer);
+      releaseAdmissionWaiters();
       ctlJob.unsubscribe();
       ctlDlq.unsubscribe();
       ctlApproval.unsubscribe();

@@ -53,6 +53,8 @@ export interface JobRepository {
   findDue(before: number, limit: number): Promise<JobRecord[]>;
   /** Jobs held by workers (DISPATCHED/RUNNING with a worker id) that are not in `liveWorkers`. */
   findHeldByGoneWorkers(liveWorkers: readonly string[], limit: number): Promise<JobRecord[]>;
+  /** Jobs queued or running (PENDING, SCHEDULED, DISPATCHED, RUNNING, RETRYING), across every replica. */
+  countOpen(): Promise<number>;
   /** Direct dispatches not yet claimed (still DISPATCHED, not being cancelled) last written before `writtenBefore`. */
   findUnclaimedDirect(writtenBefore: number, limit: number): Promise<JobRecord[]>;
   /** DISPATCHED/RUNNING jobs held by one of `workers` and last written before `writtenBefore` (epoch ms). */
@@ -555,6 +557,12 @@ export function createJobRepository(db: Kysely<CapstanDatabase>, opts: JobReposi
     findHeldByGoneWorkers(live, limit) {
       const liveList = live.length > 0 ? sql`AND worker_id NOT IN (${sql.join(live.map((w) => sql`${w}`))})` : sql``;
       return selectJobs(sql`state IN ('DISPATCHED', 'RUNNING') AND worker_id <> '' ${liveList}`, limit);
+    },
+    async countOpen() {
+      const r = await sql<{ n: number }>`
+        SELECT count(*)::int AS n FROM jobs
+        WHERE state IN ('PENDING', 'SCHEDULED', 'DISPATCHED', 'RUNNING', 'RETRYING')`.execute(db);
+      return r.rows[0]?.n ?? 0;
     },
     findUnclaimedDirect(writtenBefore, limit) {
       return selectJobs(
