@@ -1,7 +1,9 @@
 /** The peer as a load target: BullMQ `Queue.add` on the same Redis, completions through `QueueEvents`. */
+import type { ChildProcess } from 'node:child_process';
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { ClosableTarget } from './capstan-target.js';
+import { spawnProc, stopProc } from './processes.js';
 
 /** Adds job `i` as `{ jobId: <prefix><i>, data: data(i), removeOnComplete }`; done on its `completed` event. */
 export async function createBullmqTarget(
@@ -35,6 +37,36 @@ export async function createBullmqTarget(
       // Connections passed in are the caller's: closed here so nothing reconnects after Redis stops.
       conn.disconnect();
       eventsConn.disconnect();
+    },
+  };
+}
+
+/** The BullMQ peer of a scenario: its worker process (concurrency as given) and a target on queue `bench`. */
+export interface BullmqPeer {
+  worker: ChildProcess;
+  target: ClosableTarget;
+  stop(): Promise<void>;
+}
+
+/** Starts the BullMQ worker process on `redisUrl` and a target that adds `{ i }` jobs to its queue. */
+export async function startBullmqPeer(
+  redisUrl: string,
+  concurrency: number,
+  log: (line: string) => void,
+): Promise<BullmqPeer> {
+  log('bullmq: starting worker process');
+  const worker = await spawnProc('bullmq-worker.ts', {
+    REDIS_URL: redisUrl,
+    QUEUE: 'bench',
+    CONCURRENCY: String(concurrency),
+  });
+  const target = await createBullmqTarget(redisUrl, 'bench', (i) => ({ i }));
+  return {
+    worker,
+    target,
+    async stop() {
+      await target.close();
+      await stopProc(worker);
     },
   };
 }

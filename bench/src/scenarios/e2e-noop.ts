@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { createBullmqTarget } from '../lib/bullmq-target.js';
+import { startBullmqPeer } from '../lib/bullmq-target.js';
 import { createCapstanTarget } from '../lib/capstan-target.js';
 import { type E2eFigures, type E2ePhaseOptions, ownCpuSeconds, runE2ePhases } from '../lib/e2e-phases.js';
 import { cpuSeconds, spawnProc, stopProc } from '../lib/processes.js';
@@ -69,25 +69,18 @@ export async function e2eNoop(opts: E2eNoopOptions) {
     await kernel.stop();
     if (process.env['BENCH_ONLY'] === 'capstan') return { scenario: 'e2e-noop', capstanOnly: true, capstan };
 
-    opts.log('bullmq: starting worker process');
-    const bullWorker = await spawnProc('bullmq-worker.ts', {
-      REDIS_URL: redis.url,
-      QUEUE: 'bench',
-      CONCURRENCY: String(opts.concurrency),
-    });
-    const bullTarget = await createBullmqTarget(redis.url, 'bench', (i) => ({ i }));
+    const peer = await startBullmqPeer(redis.url, opts.concurrency, opts.log);
     let bullmq: E2eFigures;
     try {
       bullmq = await runE2ePhases(
-        bullTarget,
+        peer.target,
         'bullmq',
         opts,
-        () => ({ worker: cpuSeconds(bullWorker.pid!), client: ownCpuSeconds(), redis: cpuSeconds(redis.pid) }),
+        () => ({ worker: cpuSeconds(peer.worker.pid!), client: ownCpuSeconds(), redis: cpuSeconds(redis.pid) }),
         opts.log,
       );
     } finally {
-      await bullTarget.close();
-      await stopProc(bullWorker);
+      await peer.stop();
     }
 
     const ratioOf = (c: E2eFigures) => ({

@@ -1,5 +1,5 @@
 import { freePort } from '@capstan/testkit';
-import { createBullmqTarget } from '../lib/bullmq-target.js';
+import { startBullmqPeer } from '../lib/bullmq-target.js';
 import { type E2eFigures, type E2ePhaseOptions, ownCpuSeconds, runE2ePhases } from '../lib/e2e-phases.js';
 import { createApiKey, createRestTarget } from '../lib/gateway-client.js';
 import { cpuSeconds, spawnProc, stopProc } from '../lib/processes.js';
@@ -71,25 +71,18 @@ export async function e2eRest(opts: E2eRestOptions) {
     }
     await kernel.stop();
 
-    opts.log('bullmq: starting worker process');
-    const bullWorker = await spawnProc('bullmq-worker.ts', {
-      REDIS_URL: redis.url,
-      QUEUE: 'bench',
-      CONCURRENCY: String(opts.concurrency),
-    });
-    const bullTarget = await createBullmqTarget(redis.url, 'bench', (i) => ({ i }));
+    const peer = await startBullmqPeer(redis.url, opts.concurrency, opts.log);
     let bullmq: E2eFigures;
     try {
       bullmq = await runE2ePhases(
-        bullTarget,
+        peer.target,
         'bullmq',
         opts,
-        () => ({ worker: cpuSeconds(bullWorker.pid!), client: ownCpuSeconds(), redis: cpuSeconds(redis.pid) }),
+        () => ({ worker: cpuSeconds(peer.worker.pid!), client: ownCpuSeconds(), redis: cpuSeconds(redis.pid) }),
         opts.log,
       );
     } finally {
-      await bullTarget.close();
-      await stopProc(bullWorker);
+      await peer.stop();
     }
     const ratio = {
       jobsPerSec: round(capstan.jobsPerSec / bullmq.jobsPerSec, 2),

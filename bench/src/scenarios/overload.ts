@@ -1,5 +1,5 @@
 import { freePort } from '@capstan/testkit';
-import { createBullmqTarget } from '../lib/bullmq-target.js';
+import { startBullmqPeer } from '../lib/bullmq-target.js';
 import type { ClosableTarget } from '../lib/capstan-target.js';
 import { createApiKey, createRestTarget, RestSubmitRefusal } from '../lib/gateway-client.js';
 import { closedLoop } from '../lib/load.js';
@@ -155,13 +155,8 @@ export async function overload(opts: OverloadOptions) {
 
   let bullmq: SystemFigures;
   try {
-    opts.log('bullmq: starting worker process');
-    const bullWorker = await spawnProc('bullmq-worker.ts', {
-      REDIS_URL: redis.url,
-      QUEUE: 'bench',
-      CONCURRENCY: String(opts.concurrency),
-    });
-    const bullTarget = await createBullmqTarget(redis.url, 'bench', (i) => ({ i }));
+    const peer = await startBullmqPeer(redis.url, opts.concurrency, opts.log);
+    const bullTarget = peer.target;
     try {
       bullTarget.usePrefix('b-');
       await closedLoop(bullTarget, opts.warmup, opts.window, 0);
@@ -173,12 +168,11 @@ export async function overload(opts: OverloadOptions) {
         t.jobsPerSec,
         opts,
         (err) => (err as Error)?.name ?? 'Error',
-        { worker: { pid: bullWorker.pid! }, redis: { pid: redis.pid } },
+        { worker: { pid: peer.worker.pid! }, redis: { pid: redis.pid } },
         opts.warmup + opts.capacityJobs,
       );
     } finally {
-      await bullTarget.close();
-      await stopProc(bullWorker);
+      await peer.stop();
     }
   } finally {
     await servers.stop();

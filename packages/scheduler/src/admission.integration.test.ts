@@ -1,3 +1,4 @@
+import { isTerminal, type JobState } from '@capstan/jobs';
 import { uniqueName } from '@capstan/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Stack, startStack } from './test-support/stack.js';
@@ -18,7 +19,7 @@ async function maxOpenUntilDone(tp: string, n: number): Promise<number> {
   const deadline = Date.now() + 20_000;
   for (;;) {
     const rows = await stack.db.selectFrom('jobs').select('state').where('topic', '=', tp).execute();
-    const open = rows.filter((r) => !['SUCCEEDED', 'FAILED', 'CANCELLED', 'DENIED', 'TIMEOUT'].includes(r.state));
+    const open = rows.filter((r) => !isTerminal(r.state as JobState));
     maxOpen = Math.max(maxOpen, open.length);
     if (rows.length === n && open.length === 0) return maxOpen;
     if (Date.now() > deadline) throw new Error(`not all done: ${rows.length} recorded, ${open.length} open`);
@@ -58,7 +59,7 @@ describe('admission: maxOpenJobs', () => {
     const deadline = Date.now() + 15_000;
     for (;;) {
       const rows = await stack.db.selectFrom('jobs').select('state').where('topic', '=', tp).execute();
-      const open = rows.filter((r) => !['SUCCEEDED', 'FAILED', 'CANCELLED', 'DENIED', 'TIMEOUT'].includes(r.state));
+      const open = rows.filter((r) => !isTerminal(r.state as JobState));
       maxOpen = Math.max(maxOpen, open.length);
       if (rows.length === 7 && open.length === 0) break;
       if (Date.now() > deadline) throw new Error(`not all done: ${rows.length} recorded, ${open.length} open`);

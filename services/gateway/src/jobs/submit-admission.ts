@@ -7,15 +7,11 @@
  *   beyond it the request is answered 503, code 1016, before its body is read, so the gateway's memory stays bounded
  *   whatever the offered load (a queue here would only add latency and memory).
  */
-import { isStreamFullError } from '@capstan/bus';
 import { Subjects } from '@capstan/protocol';
 import { GatewayError } from '../errors/gateway-error.js';
 
 /** Seconds a refused submitter is told to wait (`Retry-After`): a backlog sized for ~50 ms drains well within it. */
 export const SUBMIT_REFUSED_RETRY_AFTER_SECONDS = 1;
-
-/** True when JetStream refused a submit because the backlog (the submit stream) is full. */
-export const isSubmitBacklogFull = isStreamFullError;
 
 /** The 429 for a submit refused because the backlog is full (no job id when it was shed before getting one). */
 export function backlogFullError(jobId: string | undefined, cause?: unknown): GatewayError {

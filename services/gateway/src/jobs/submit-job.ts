@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { create } from '@bufbuild/protobuf';
+import { isStreamFullError } from '@capstan/bus';
 import {
   ActorType,
   BudgetSchema,
@@ -18,7 +19,7 @@ import { jobIdFor } from './job-ids.js';
 import { checkInputPointer, type PreparedInput, prepareInput, storeInput } from './job-input.js';
 import type { SubmitJobBody } from './job-schemas.js';
 import { apiState } from './job-view.js';
-import { backlogFullError, isSubmitBacklogFull } from './submit-admission.js';
+import { backlogFullError } from './submit-admission.js';
 
 /** How long the JetStream ack of a submit may take before the call fails with 503. */
 export const SUBMIT_ACK_TIMEOUT_MS = 5000;
@@ -176,7 +177,7 @@ export async function submitJob(
         { msgId: jobId, timeoutMs: SUBMIT_ACK_TIMEOUT_MS },
       );
     } catch (cause) {
-      if (isSubmitBacklogFull(cause)) {
+      if (isStreamFullError(cause)) {
         // Nothing was accepted: a first attempt's inline input is garbage now (a replay's may belong to the
         // original submit, so it stays).
         if (claim.claimed && input.kind === 'inline') await gateway.pointers.delete(contextPtr).catch(() => {});
