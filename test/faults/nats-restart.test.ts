@@ -1,5 +1,5 @@
 /**
- * Fault 5: restart nats-server — gracefully (SIGTERM) and as a crash (SIGKILL) — with thousands of jobs in flight,
+ * Fault 5 (quick: it runs in `npm test` too): restart nats-server — gracefully (SIGTERM) and as a crash (SIGKILL) — with thousands of jobs in flight,
  * on the same port and JetStream store. Expected: every client reconnects by itself and every acknowledged job
  * completes (JetStream keeps the acknowledged submits and results; what core NATS loses in the restart — dispatches,
  * progress, results published in that instant — must be recovered by the scheduler).
@@ -20,7 +20,7 @@ const stack = useFaultStack({ name: 'nats-restart' }, async (s) => {
   ]);
 });
 
-describe('nats-server restart', () => {
+describe('nats-server restart', { timeout: 150_000 }, () => {
   for (const kill of [false, true]) {
     const how = kill ? 'SIGKILL' : 'graceful (SIGTERM)';
     it(`fault 5${kill ? 'b' : 'a'}: ${how} nats-server restart with thousands of jobs in flight → every acknowledged job completes`, async ({

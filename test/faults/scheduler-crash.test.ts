@@ -1,10 +1,8 @@
 /**
- * Scheduler faults under a steady background load (with saga workflows), two SDK worker processes:
- * - fault 3: SIGKILL the only scheduler replica with jobs in flight — some received and not yet committed, some
- *   committed and not yet published — then start it again, twice → every acknowledged job completes, none stuck,
- *   none run twice;
- * - fault 4: two replicas, SIGKILL the reconciler leader → the other takes the leader lease, picks up the dead
- *   replica's overdue jobs, and no job is lost.
+ * Fault 3 (quick: it runs in `npm test` too), under a steady background load with saga workflows and two SDK worker
+ * processes: SIGKILL the only scheduler replica with jobs in flight — some received and not yet committed, some
+ * committed and not yet published — then start it again, twice → every acknowledged job completes, none stuck,
+ * none run twice. Fault 4 (two replicas, kill the leader) is `scheduler-failover.fault.ts`.
  */
 import { describe, expect, it } from 'vitest';
 import { reportFault } from './support/fault-report.js';
@@ -52,7 +50,7 @@ async function windowsAt(s: FaultStack, jobs: readonly string[], killedAt: numbe
   return { uncommitted, unpublished, other: jobs.length - uncommitted - unpublished };
 }
 
-describe('scheduler faults', () => {
+describe('scheduler faults', { timeout: 150_000 }, () => {
   it('fault 3: SIGKILL the scheduler with jobs in flight → the restarted replica finishes every job, none stuck or duplicated', async ({
     task,
   }) => {
@@ -78,7 +76,7 @@ describe('scheduler faults', () => {
     }
     await sleep(2000);
     await load.stop();
-    // Submits and results a dead replica had received but not acknowledged come back after JetStream's ack wait (30 s).
+    // Submits and results a dead replica had received but not acknowledged come back after JetStream's ack wait (5 s).
     const verdict = await s.check(60_000, { since, maxExecutionsPerJob: 1 });
     const lines: string[] = [];
     const unfinished: string[] = [];
@@ -110,60 +108,5 @@ describe('scheduler faults', () => {
     for (const c of cycles) expect(c.open.length).toBeGreaterThan(0);
     expect(verdict.violations).toEqual([]);
     expect(unfinished).toEqual([]);
-  });
-
-  it('fault 4: two schedulers, SIGKILL the reconciler leader → the other takes over the reconciler; no job lost', async ({
-    task,
-  }) => {
-    const s = stack();
-    const since = Date.now();
-    await s.startScheduler('scheduler-b');
-    const load = s.startLoad({ ratePerSec: 100, sagas: true });
-    await sleep(3000);
-    const leaderId = async () =>
-      (
-        await s.store.db
-          .selectFrom('leader_leases')
-          .select(['holder', 'epoch', 'expires_at'])
-          .where('name', '=', 'reconciler')
-          .executeTakeFirst()
-      )?.holder;
-    const before = await leaderId();
-    const leader = s.schedulers.find((p) => p.alive() && p.schedulerId === before);
-    const survivor = s.schedulers.find((p) => p.alive() && p.schedulerId !== before);
-    expect(leader, `the leader ${before} is one of our live replicas`).toBeDefined();
-    expect(survivor).toBeDefined();
-    const killedAt = Date.now();
-    await leader!.kill();
-    const open = openAt(s, killedAt);
-    let takeoverMs: number | null = null;
-    while (Date.now() - killedAt < 15_000) {
-      if ((await leaderId()) === survivor!.schedulerId) {
-        takeoverMs = Date.now() - killedAt;
-        break;
-      }
-      await sleep(100);
-    }
-    await sleep(3000);
-    await load.stop();
-    const verdict = await s.check(60_000, { since, maxExecutionsPerJob: 1 });
-    const recovery = await recoveryAfter(s, open, killedAt);
-
-    reportFault(task, {
-      fault: '4 two schedulers, kill the leader',
-      injected: [`SIGKILL the reconciler leader ${leader!.name} under 100 jobs/s + sagas; ${survivor!.name} stays`],
-      verified: [
-        `${survivor!.name} holds the reconciler lease ${takeoverMs === null ? 'NOT within 15 s' : `${takeoverMs} ms after the kill`} (lease 5 s)`,
-        recovery.maxMs === null
-          ? `of ${open.length} jobs open at the kill, NOT finished: ${recovery.unfinished.join(', ')}`
-          : `${open.length} jobs open at the kill finished within ${recovery.maxMs} ms`,
-      ],
-      verdict,
-      maxRecoveryMs: recovery.maxMs,
-    });
-    expect(takeoverMs).not.toBeNull();
-    expect(takeoverMs!).toBeLessThanOrEqual(5000 + 2000);
-    expect(verdict.violations).toEqual([]);
-    expect(recovery.unfinished).toEqual([]);
   });
 });
