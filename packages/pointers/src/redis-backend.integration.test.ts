@@ -142,6 +142,12 @@ describe('redis pointer store (real redis-server)', () => {
       code: 'INVALID_PAYLOAD',
       message: expect.stringMatching(/holds the wrong type; pointers reference string values/),
     });
+    await expect(store.head('redis://ctx:list')).rejects.toMatchObject({ code: 'INVALID_PAYLOAD' });
+    // A stray value of another type where the metadata hash belongs is replaced by the write (DEL, then HSET).
+    await raw.lpush(redisMetaKey('ctx:meta-list'), 'a');
+    await store.put('redis://ctx:meta-list', 'x');
+    expect(await raw.type(redisMetaKey('ctx:meta-list'))).toBe('hash');
+    expect((await store.get('redis://ctx:meta-list')).data).toEqual(new TextEncoder().encode('x'));
     await expect(store.put(`redis://${REDIS_POINTER_META_PREFIX}x`, 'x')).rejects.toMatchObject({
       code: 'INVALID_POINTER',
       message: expect.stringMatching(/reserved key prefix capstan:ptrmeta:/),

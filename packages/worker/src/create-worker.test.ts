@@ -134,6 +134,36 @@ describe('createWorker against a fake scheduler', () => {
     expect(await redis.get(`res:${jobId}`)).toBe('null');
   });
 
+  it('reports a direct dispatch RUNNING only while its handler runs past 50 ms; quick handlers send no progress', async () => {
+    const { worker, topic } = await startWorker({
+      handler: async (input: { ms: number }) => {
+        await new Promise((resolve) => setTimeout(resolve, input.ms));
+        return input.ms;
+      },
+    });
+    const quick = uniqueName('job');
+    const slow = uniqueName('job');
+    await redis.set(`ctx:${quick}`, JSON.stringify({ ms: 0 }));
+    await redis.set(`ctx:${slow}`, JSON.stringify({ ms: 200 }));
+    scheduler.dispatch(
+      workerJobsSubject(worker.id),
+      { jobId: quick, topic, contextPtr: `redis://ctx:${quick}` },
+      '1.1',
+    );
+    scheduler.dispatch(workerJobsSubject(worker.id), { jobId: slow, topic, contextPtr: `redis://ctx:${slow}` }, '1.2');
+    expect((await scheduler.result(quick)).value.status).toBe(JobStatus.SUCCEEDED);
+    const slowResult = await scheduler.result(slow);
+    expect(slowResult.value.status).toBe(JobStatus.SUCCEEDED);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // The quick job's RUNNING notice would have been a whole state write for nothing.
+    expect(scheduler.progressOf(quick)).toHaveLength(0);
+    const progress = scheduler.progressOf(slow);
+    expect(progress.map((p) => [p.value.percent, p.value.message, p.value.status, p.lease])).toEqual([
+      [0, 'started', JobStatus.RUNNING, '1.2'],
+    ]);
+    expect(progress[0]?.at).toBeLessThan(slowResult.at);
+  });
+
   it('hands back a direct dispatch for a topic it does not serve with error_code 206', async () => {
     const { worker } = await startWorker({ handler: () => 'never' });
     const jobId = uniqueName('job');

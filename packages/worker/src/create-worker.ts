@@ -109,10 +109,12 @@ interface Execution {
   lastPercent: number;
   /** The handler reported progress itself (then the scheduler already knows the job runs). */
   progressSent: boolean;
+  /** The handler has been called and has not settled yet. */
+  inHandler: boolean;
   deadlineTimer: NodeJS.Timeout | undefined;
 }
 
-/** A directly dispatched job still running after this long is reported RUNNING (see `start`). */
+/** A directly dispatched job whose handler still runs after this long is reported RUNNING (see `callHandler`). */
 const STARTED_NOTICE_DELAY_MS = 50;
 
 /** Longest delay `setTimeout` honours (about 24.8 days); longer deadlines are re-armed in steps. */
@@ -324,6 +326,33 @@ async function startWorker<TInput>(o: ResolvedWorkerOptions<TInput>, bus: Bus, l
     };
   };
 
+  /**
+   * Runs the handler. A topic delivery was claimed on arrival (see onJobRequest); a direct dispatch already names
+   * this worker, so its RUNNING notice is sent only if the handler itself is still running after
+   * STARTED_NOTICE_DELAY_MS. Quick handlers skip a whole state write, progress packet and job event — also when
+   * reading the input or storing the result is slow under load, which says nothing about the job running.
+   */
+  const callHandler = async (exec: Execution, input: TInput, jobLogger: Logger) => {
+    exec.inHandler = true;
+    const notice =
+      exec.via === 'direct'
+        ? setTimeout(() => {
+            if (exec.state === 'running' && exec.inHandler && !exec.progressSent)
+              send(
+                Subjects.jobProgress,
+                progressPacket(id, exec.traceId, exec.request.jobId, 0, 'started'),
+                exec.headers,
+              );
+          }, STARTED_NOTICE_DELAY_MS).unref()
+        : undefined;
+    try {
+      return await o.handler(input, createContext(exec, jobLogger));
+    } finally {
+      exec.inHandler = false;
+      clearTimeout(notice);
+    }
+  };
+
   const run = async (exec: Execution) => {
     const { request } = exec;
     const tenant = request.tenantId || request.meta?.tenantId;
@@ -342,7 +371,7 @@ async function startWorker<TInput>(o: ResolvedWorkerOptions<TInput>, bus: Bus, l
     if (exec.state !== 'running') return;
     let value: unknown;
     try {
-      value = await o.handler(input as TInput, createContext(exec, jobLogger));
+      value = await callHandler(exec, input as TInput, jobLogger);
     } catch (err) {
       if (exec.state !== 'running') {
         jobLogger.debug({ err }, 'handler ended after its outcome was reported');
@@ -374,14 +403,6 @@ async function startWorker<TInput>(o: ResolvedWorkerOptions<TInput>, bus: Bus, l
   const start = (exec: Execution) => {
     exec.state = 'running';
     exec.startedAt = Date.now();
-    // A topic delivery was claimed on arrival (see onJobRequest). A direct dispatch already names this worker, so
-    // its RUNNING notice is sent once the handler has run for STARTED_NOTICE_DELAY_MS — quick jobs skip a whole
-    // state write.
-    if (exec.via === 'direct')
-      setTimeout(() => {
-        if (exec.state === 'running')
-          send(Subjects.jobProgress, progressPacket(id, exec.traceId, exec.request.jobId, 0, 'started'), exec.headers);
-      }, STARTED_NOTICE_DELAY_MS).unref();
     void run(exec)
       .catch((err: unknown) => {
         logger.error({ err, job_id: exec.request.jobId }, 'job runner failed');
@@ -437,6 +458,7 @@ async function startWorker<TInput>(o: ResolvedWorkerOptions<TInput>, bus: Bus, l
       startedAt: undefined,
       lastPercent: 0,
       progressSent: false,
+      inHandler: false,
       deadlineTimer: undefined,
     };
     const admission = slots.offer(exec);

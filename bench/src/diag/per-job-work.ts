@@ -1,0 +1,92 @@
+/**
+ * `node --conditions=@capstan/source --import tsx bench/src/diag/per-job-work.ts [jobs]`: runs e2e-noop's Capstan
+ * pipeline (kernel Check with its cache, scheduler, SDK worker) at full speed and prints what each job costs the
+ * servers: Postgres transactions and rows written, NATS messages in/out, Redis commands by name, plus CPU per
+ * process. A diagnostic for finding where per-job work can be cut, not a benchmark.
+ */
+import { createDatabase } from '@capstan/store';
+import { Redis } from 'ioredis';
+import { sql } from 'kysely';
+import { createCapstanTarget } from '../lib/capstan-target.js';
+import { closedLoop } from '../lib/load.js';
+import { cpuSeconds, spawnProc, stopProc } from '../lib/processes.js';
+import { settle, startKernel, startServers } from '../lib/stack.js';
+
+const jobs = Number(process.argv[2] ?? 10000);
+const servers = await startServers();
+const env = { ...servers.env, TOPIC: 'job.bench', CONCURRENCY: '50' };
+const kernel = await startKernel(servers);
+const scheduler = await spawnProc('scheduler.ts', {
+  ...env,
+  SAFETY_KERNEL_URL: kernel.url,
+  POLICY_CACHE_TTL_MS: '60000',
+});
+const worker = await spawnProc('sdk-worker.ts', env);
+await settle();
+const target = await createCapstanTarget(env, 'job.bench', (i) => ({ i }));
+target.usePrefix('w-');
+await closedLoop(target, 2000, 500);
+target.usePrefix('m-');
+
+const store = await createDatabase({ url: servers.env['DATABASE_URL']! });
+const redis = new Redis(servers.env['REDIS_URL']!);
+const pgStats = async () =>
+  (
+    await sql<
+      Record<string, string>
+    >`SELECT xact_commit::int8 AS commits, tup_inserted::int8 AS ins, tup_updated::int8 AS upd, tup_deleted::int8 AS del,
+              (SELECT sum(n_tup_hot_upd)::int8 FROM pg_stat_user_tables) AS hot
+       FROM pg_stat_database WHERE datname = current_database()`.execute(store.db)
+  ).rows[0]!;
+const redisStats = async () => {
+  const info = await redis.info('commandstats');
+  const out: Record<string, number> = {};
+  for (const m of info.matchAll(/cmdstat_(\w+):calls=(\d+)/g)) out[m[1]!] = Number(m[2]);
+  return out;
+};
+const cpu = () => ({
+  scheduler: cpuSeconds(scheduler.pid!),
+  worker: cpuSeconds(worker.pid!),
+  kernel: cpuSeconds(kernel.proc.pid!),
+  nats: cpuSeconds(servers.nats.pid),
+  redis: cpuSeconds(servers.redis.pid),
+  postgres: cpuSeconds(servers.pg.pid, true),
+  client: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6,
+});
+await new Promise((r) => setTimeout(r, 1500)); // let pg stats settle (they are flushed by backends periodically)
+const [p0, r0, c0] = [await pgStats(), await redisStats(), cpu()];
+const res = await closedLoop(target, jobs, 500);
+await new Promise((r) => setTimeout(r, 1500));
+const [p1, r1, c1] = [await pgStats(), await redisStats(), cpu()];
+const per = (a: number, b: number) => ((b - a) / jobs).toFixed(2);
+console.log(`jobs/s ${res.jobsPerSec.toFixed(0)} (lost ${res.lost})`);
+console.log(
+  `postgres per job: commits ${per(+p0.commits!, +p1.commits!)} inserted ${per(+p0.ins!, +p1.ins!)} updated ${per(+p0.upd!, +p1.upd!)} (HOT ${per(+p0.hot!, +p1.hot!)}) deleted ${per(+p0.del!, +p1.del!)}`,
+);
+console.log(
+  `redis per job: ${Object.keys(r1)
+    .map((k) => [k, ((r1[k] ?? 0) - (r0[k] ?? 0)) / jobs] as const)
+    .filter(([, v]) => v > 0.01)
+    .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+    .join(', ')}`,
+);
+console.log(
+  `cpu ms per job: ${Object.keys(c1)
+    .map(
+      (k) =>
+        `${k} ${((1000 * ((c1 as Record<string, number>)[k]! - (c0 as Record<string, number>)[k]!)) / jobs).toFixed(3)}`,
+    )
+    .join(', ')}`,
+);
+const events = await sql<{ to_state: string; n: string }>`
+  SELECT to_state, count(*)::int8 AS n FROM job_events WHERE job_id LIKE 'm-%' GROUP BY 1 ORDER BY 1`.execute(store.db);
+console.log(
+  `job events per job: ${events.rows.map((r) => `${r.to_state} ${(Number(r.n) / jobs).toFixed(2)}`).join(', ')}`,
+);
+await target.close();
+await store.close();
+redis.disconnect();
+await stopProc(worker);
+await stopProc(scheduler);
+await kernel.stop();
+await servers.stop();
