@@ -107,7 +107,7 @@ const ROWS = {
     [
       `policy-rpc (Check over gRPC at ${n(r.latency?.ratePerSec)}/s)`,
       `p50/p99 ${us(r.latency?.checkUs)}; ${n(r.throughput?.callsPerSec)} Check/s`,
-      `raw @bufbuild/cel: ${us(r.floors?.rawCelUs)}`,
+      `raw @bufbuild/cel: ${us(r.floors?.rawCelUs)}; floors at the same rate: Connect ${us(r.floors?.transportUs)}, bare node:http2 ${us(r.floors?.http2Us)}`,
       `${x(r.ratio?.p50)} p50`,
       goal(r.targets?.met, 'p99 ≤ 1 ms'),
     ],

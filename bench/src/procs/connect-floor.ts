@@ -1,8 +1,10 @@
-// The transport floor of the policy-rpc benchmark: a Connect (gRPC, h2c) server in its own process whose Check
-// answers a constant ALLOW at once — Node's HTTP/2 and connect-node, none of the kernel's work. The listening port
-// is reported to the parent (FLOOR_PORT=0 picks a free one).
-import { createServer } from 'node:http2';
-import { create } from '@bufbuild/protobuf';
+// The transport floors of the policy-rpc benchmark: a gRPC (h2c) server in its own process whose Check answers a
+// constant ALLOW at once. FLOOR_MODE=connect (default) serves it through connect-node — Node's HTTP/2 and
+// connect-node, none of the kernel's work; FLOOR_MODE=bare writes the same gRPC response bytes and trailers with
+// node:http2 alone — what any Node gRPC server pays on this machine. The listening port is reported to the parent
+// (FLOOR_PORT=0 picks a free one).
+import { createServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+import { create, toBinary } from '@bufbuild/protobuf';
 import { DecisionType, PolicyCheckResponseSchema, SafetyKernel } from '@capstan/gen/cordum/agent/v1/safety_pb';
 import type { ConnectRouter } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
@@ -13,9 +15,34 @@ const answer = create(PolicyCheckResponseSchema, {
   policySnapshot: 'floor',
   ruleId: 'floor',
 });
-const handler = connectNodeAdapter({
-  routes: (router: ConnectRouter) => router.rpc(SafetyKernel.method.check, async () => answer),
-});
+
+/** The constant answer as a gRPC length-prefixed message (uncompressed). */
+function grpcFrame(): Buffer {
+  const bytes = toBinary(PolicyCheckResponseSchema, answer);
+  const frame = Buffer.alloc(5 + bytes.length);
+  frame.writeUInt32BE(bytes.length, 1);
+  frame.set(bytes, 5);
+  return frame;
+}
+
+function bareHandler(): (req: Http2ServerRequest, res: Http2ServerResponse) => void {
+  const frame = grpcFrame();
+  return (req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/grpc' });
+      res.addTrailers({ 'grpc-status': '0' });
+      res.end(frame);
+    });
+  };
+}
+
+const handler =
+  process.env['FLOOR_MODE'] === 'bare'
+    ? bareHandler()
+    : connectNodeAdapter({
+        routes: (router: ConnectRouter) => router.rpc(SafetyKernel.method.check, async () => answer),
+      });
 const server = createServer(handler);
 server.on('connection', (socket: import('node:net').Socket) => socket.setNoDelay(true));
 server.listen(Number(process.env['FLOOR_PORT'] ?? 0), '127.0.0.1', () => {

@@ -12,31 +12,13 @@ import { createDatabase, migrateToLatest } from '@capstan/store';
 import { freePort, startNats, startPostgres, startRedis } from '@capstan/testkit';
 import { createClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
+import { bareGrpcClient } from '../lib/bare-grpc-client.js';
+import { pacedLatency } from '../lib/paced-latency.js';
 import { POLICY_BUNDLE_YAML, POLICY_REQUESTS, rawCelFloor, sampleAsync, sampleSync } from '../lib/policy-fixture.js';
 import { cpuSeconds, spawnProc, stopProc } from '../lib/processes.js';
 import { round, summarizeMicros } from '../lib/stats.js';
 
 const execFileAsync = promisify(execFile);
-
-/** Paced (open-loop) calls at `rate` per second, each timed from its own start; returns microseconds. */
-async function pacedLatency(call: (n: number) => Promise<unknown>, rate: number, calls: number): Promise<number[]> {
-  const samples: number[] = [];
-  const started = performance.now();
-  const pending: Promise<void>[] = [];
-  for (let n = 0; n < calls; n++) {
-    const due = started + (n * 1000) / rate;
-    const wait = due - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    const t = process.hrtime.bigint();
-    pending.push(
-      call(n).then(() => {
-        samples.push(Number(process.hrtime.bigint() - t) / 1000);
-      }),
-    );
-  }
-  await Promise.all(pending);
-  return samples;
-}
 
 /** The interop suite's Go client binary (`npm run test:interop` builds it), if it was built on this machine. */
 const CAPGO = fileURLToPath(new URL('../../../.capstan/interop/bin/capgo', import.meta.url));
@@ -149,7 +131,7 @@ export async function policyRpc(opts: PolicyRpcOptions) {
           createGrpcTransport({ baseUrl: `http://127.0.0.1:${floorPort}` }),
         );
         const floorCheck = (n: number) => floorClient.check(POLICY_REQUESTS[n % POLICY_REQUESTS.length]!);
-        for (let n = 0; n < 2000; n++) await floorCheck(n);
+        for (let n = 0; n < Math.min(2000, opts.calls / 5); n++) await floorCheck(n);
         transportFloor = summarizeMicros(await pacedLatency(floorCheck, rate, opts.latencyCalls));
       } finally {
         await stopProc(floorProc);
@@ -157,6 +139,29 @@ export async function policyRpc(opts: PolicyRpcOptions) {
       opts.log(
         `transport floor (constant answer, same client): p50 ${transportFloor.p50} µs  p99 ${transportFloor.p99} µs`,
       );
+
+      // The HTTP/2 floor: the same answer's bytes written by bare node:http2 and read by a bare node:http2 client
+      // at the same pacing — what any gRPC round trip between two Node processes costs here, Connect or not.
+      const barePort = await freePort();
+      const bareProc = await spawnProc('connect-floor.ts', { FLOOR_PORT: String(barePort), FLOOR_MODE: 'bare' });
+      let http2Floor: ReturnType<typeof summarizeMicros>;
+      try {
+        const bare = bareGrpcClient(
+          `http://127.0.0.1:${barePort}`,
+          '/cordum.agent.v1.SafetyKernel/Check',
+          PolicyCheckRequestSchema,
+          POLICY_REQUESTS,
+        );
+        try {
+          for (let n = 0; n < Math.min(2000, opts.calls / 5); n++) await bare.call(n);
+          http2Floor = summarizeMicros(await pacedLatency(bare.call, rate, opts.latencyCalls));
+        } finally {
+          bare.close();
+        }
+      } finally {
+        await stopProc(bareProc);
+      }
+      opts.log(`HTTP/2 floor (bare node:http2 both ends): p50 ${http2Floor.p50} µs  p99 ${http2Floor.p99} µs`);
 
       // A client that is not Node: grpc-go (capgo checkload, built by the interop suite) against the kernel.
       const goClient = await goCheckLatency(`127.0.0.1:${port}`, dir, rate, opts.latencyCalls);
@@ -185,7 +190,7 @@ export async function policyRpc(opts: PolicyRpcOptions) {
           kernelCpuSecondsPer1000: kernelCpuPer1000,
         },
         latency: { ratePerSec: rate, calls: opts.latencyCalls, checkUs: rpc },
-        floors: { inprocEvaluateUs: inproc, rawCelUs: floor, transportUs: transportFloor },
+        floors: { inprocEvaluateUs: inproc, rawCelUs: floor, transportUs: transportFloor, http2Us: http2Floor },
         goClient: goClient.ok
           ? { client: 'grpc-go (capgo checkload)', checkUs: goClient.us }
           : { notRun: goClient.reason },

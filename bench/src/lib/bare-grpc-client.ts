@@ -1,0 +1,40 @@
+/** A unary gRPC call over one node:http2 session with nothing else (no Connect): the client half of a floor. */
+import http2 from 'node:http2';
+import { type DescMessage, type MessageShape, toBinary } from '@bufbuild/protobuf';
+
+/** A bare client for `path` (e.g. `/cordum.agent.v1.SafetyKernel/Check`); call(i) sends `requests[i % n]`. */
+export function bareGrpcClient<Desc extends DescMessage>(
+  baseUrl: string,
+  path: string,
+  schema: Desc,
+  requests: readonly MessageShape<Desc>[],
+): { call(i: number): Promise<void>; close(): void } {
+  const session = http2.connect(baseUrl);
+  session.on('error', () => {});
+  const frames = requests.map((r) => {
+    const bytes = toBinary(schema, r);
+    const frame = Buffer.alloc(5 + bytes.length);
+    frame.writeUInt32BE(bytes.length, 1);
+    frame.set(bytes, 5);
+    return frame;
+  });
+  return {
+    call: (i) =>
+      new Promise<void>((resolve, reject) => {
+        const req = session.request({
+          ':method': 'POST',
+          ':path': path,
+          'content-type': 'application/grpc',
+          te: 'trailers',
+        });
+        req.on('trailers', (trailers) => {
+          if (trailers['grpc-status'] !== '0') reject(new Error(`grpc-status ${String(trailers['grpc-status'])}`));
+        });
+        req.resume();
+        req.on('end', resolve);
+        req.on('error', reject);
+        req.end(frames[i % frames.length]);
+      }),
+    close: () => session.close(),
+  };
+}
