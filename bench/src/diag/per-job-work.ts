@@ -78,6 +78,11 @@ console.log(
     )
     .join(', ')}`,
 );
+const scans = await sql<Record<string, string>>`
+  SELECT relname, seq_scan::int8 AS seq_scan, seq_tup_read::int8 AS seq_tup_read, idx_scan::int8 AS idx_scan,
+         n_live_tup::int8 AS live, analyze_count::int8 + autoanalyze_count::int8 AS analyzes
+  FROM pg_stat_user_tables WHERE relname IN ('jobs', 'job_events') ORDER BY relname`.execute(store.db);
+console.log(`table scans (whole run): ${JSON.stringify(scans.rows)}`);
 const events = await sql<{ to_state: string; n: string }>`
   SELECT to_state, count(*)::int8 AS n FROM job_events WHERE job_id LIKE 'm-%' GROUP BY 1 ORDER BY 1`.execute(store.db);
 console.log(

@@ -46,3 +46,10 @@ export type {
   PolicyDecisionsTable,
   PolicySnapshotsTable,
 } from './schema.js';
+export {
+  createStatisticsKeeper,
+  type StatisticsCheck,
+  type StatisticsKeeper,
+  type StatisticsKeeperOptions,
+  type StatisticsLogger,
+} from './table-statistics.js';

@@ -1,0 +1,123 @@
+import { type Kysely, sql } from 'kysely';
+
+/** Options for {@link createStatisticsKeeper}. */
+export interface StatisticsKeeperOptions<DB = unknown> {
+  /** Any kysely database (its schema does not matter: only catalog views and ANALYZE/VACUUM are used). */
+  db: Kysely<DB>;
+  /** Tables to keep analyzed (plain names in the current schema). */
+  tables: readonly string[];
+  /** How often to look at the tables' counters (one catalog query); @default 2000 */
+  intervalMs?: number;
+  /** Changes since the last ANALYZE (or dead rows, for VACUUM) below which nothing runs; @default 1000 */
+  minChanges?: number;
+  /** …and the share of the table's live rows they must also reach; @default 0.2 */
+  fraction?: number;
+  /**
+   * Also VACUUM tables whose dead rows pass the same threshold: for PGlite, which has no autovacuum, so updated
+   * rows would otherwise pile up for ever. Leave it off for PostgreSQL, whose autovacuum does it. @default false
+   */
+  vacuum?: boolean;
+  /** Runs the check only while this says so (e.g. on the reconciler leader: one replica is enough). */
+  active?: () => boolean;
+  /** A pino logger fits. */
+  logger?: StatisticsLogger;
+}
+
+/** What the keeper logs with. */
+export interface StatisticsLogger {
+  debug(fields: Record<string, unknown>, message: string): void;
+  warn(fields: Record<string, unknown>, message: string): void;
+}
+
+/** What one check did, per table. */
+export interface StatisticsCheck {
+  analyzed: string[];
+  vacuumed: string[];
+}
+
+/** A running statistics keeper. */
+export interface StatisticsKeeper {
+  /** Looks at the counters now and runs what is due (also what the timer does). */
+  checkNow(): Promise<StatisticsCheck>;
+  stop(): void;
+}
+
+interface TableCounters {
+  relname: string;
+  live: string | number;
+  dead: string | number;
+  modified: string | number;
+}
+
+/**
+ * Keeps the planner's statistics of fast-growing tables current, so cached query plans stay right.
+ *
+ * Why: a prepared statement's generic plan is made once and kept until the table's statistics change. Planned
+ * against a nearly empty `jobs` table (a fresh deployment; autovacuum first looks after a minute, PGlite never),
+ * the scheduler's commit read the whole table on every batch and slowed down as the table grew. ANALYZE both
+ * refreshes the statistics and invalidates such plans. The thresholds mirror autovacuum's (changes ≥ max(min,
+ * fraction × live rows)); ANALYZE samples at most 30,000 rows, so it costs milliseconds.
+ */
+export function createStatisticsKeeper<DB>(options: StatisticsKeeperOptions<DB>): StatisticsKeeper {
+  const { db } = options;
+  const minChanges = options.minChanges ?? 1000;
+  const fraction = options.fraction ?? 0.2;
+  const tables = [...options.tables];
+  let running: Promise<StatisticsCheck> | undefined;
+  let disabled = false;
+
+  const due = (changes: number, live: number) => changes >= Math.max(minChanges, fraction * live);
+
+  const check = async (): Promise<StatisticsCheck> => {
+    const done: StatisticsCheck = { analyzed: [], vacuumed: [] };
+    if (disabled || (options.active && !options.active())) return done;
+    const { rows } = await sql<TableCounters>`
+      SELECT relname, n_live_tup AS live, n_dead_tup AS dead, n_mod_since_analyze AS modified
+      FROM pg_stat_user_tables
+      WHERE schemaname = current_schema() AND relname = ANY(${sql.val(tables)}::text[])`.execute(db);
+    for (const row of rows) {
+      const live = Number(row.live);
+      // Identifiers come from our own list, never from the catalog's answer alone.
+      const table = tables.find((t) => t === row.relname);
+      if (!table) continue;
+      try {
+        if (options.vacuum && due(Number(row.dead), live)) {
+          await sql`VACUUM (ANALYZE) ${sql.table(table)}`.execute(db);
+          done.vacuumed.push(table);
+        } else if (due(Number(row.modified), live)) {
+          await sql`ANALYZE ${sql.table(table)}`.execute(db);
+          done.analyzed.push(table);
+        }
+      } catch (err) {
+        // Typically "must be owner of table": the database's own maintenance is then all there is.
+        disabled = true;
+        options.logger?.warn(
+          { err, table },
+          'cannot ANALYZE/VACUUM; table statistics are left to autovacuum (grant the scheduler MAINTAIN or ownership)',
+        );
+        break;
+      }
+    }
+    if (done.analyzed.length + done.vacuumed.length > 0)
+      options.logger?.debug({ ...done }, 'table statistics refreshed');
+    return done;
+  };
+
+  const checkNow = () => {
+    // One check at a time: a slow VACUUM must not pile up behind the timer.
+    running ??= check().finally(() => {
+      running = undefined;
+    });
+    return running;
+  };
+
+  const timer = setInterval(() => {
+    checkNow().catch((err: unknown) => options.logger?.debug({ err }, 'table statistics check failed'));
+  }, options.intervalMs ?? 2000);
+  timer.unref();
+
+  return {
+    checkNow,
+    stop: () => clearInterval(timer),
+  };
+}
