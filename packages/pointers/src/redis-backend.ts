@@ -19,7 +19,7 @@ export function redisMetaKey(key: string): string {
 /**
  * Lua scripts that make a pointer write, read or stat one atomic round trip each (a MULTI of the same commands
  * costs 6–7 commands, and the client's CPU for each, per payload; a job does three of these). Scripts touch two keys,
- * like the MULTI they replace, so both must live on one node (on Redis Cluster, use a hash tag in the key).
+ * like the MULTI they replace, so both must live on one node (a sharded Redis Cluster is not supported).
  * Write: KEYS = payload, metadata hash; ARGV = bytes, PX ttl ms ('' for none), then field/value pairs of the metadata.
  * DEL first clears stale fields and any old TTL, so readers never see new bytes with old metadata.
  */
