@@ -6,19 +6,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { reportFault } from './support/fault-report.js';
-import { sleep, useFaultStack } from './support/fault-test-hooks.js';
+import { sleep, startSchedulerAndTwoWorkers, useFaultStack } from './support/fault-test-hooks.js';
 import { openAt, recoveryAfter } from './support/recovery-time.js';
 import { submitBurst } from './support/submit-burst.js';
 
 const BURST = 3000;
 
-const stack = useFaultStack({ name: 'nats-restart' }, async (s) => {
-  await Promise.all([
-    s.startScheduler('scheduler-a'),
-    s.startWorker('worker-1', { concurrency: 50 }),
-    s.startWorker('worker-2', { concurrency: 50 }),
-  ]);
-});
+const stack = useFaultStack({ name: 'nats-restart' }, (s) => startSchedulerAndTwoWorkers(s, { concurrency: 50 }));
 
 describe('nats-server restart', { timeout: 150_000 }, () => {
   for (const kill of [false, true]) {

@@ -7,19 +7,13 @@
 import { describe, expect, it } from 'vitest';
 import { reportFault } from './support/fault-report.js';
 import type { FaultStack } from './support/fault-stack.js';
-import { sleep, useFaultStack } from './support/fault-test-hooks.js';
+import { sleep, startSchedulerAndTwoWorkers, useFaultStack } from './support/fault-test-hooks.js';
 import { openAt, recoveryAfter } from './support/recovery-time.js';
 
 /** Jobs per second while the scheduler is killed: enough to have jobs in every window of the pipeline. */
 const RATE = 200;
 
-const stack = useFaultStack({ name: 'scheduler-crash' }, async (s) => {
-  await Promise.all([
-    s.startScheduler('scheduler-a'),
-    s.startWorker('worker-1', { concurrency: 50 }),
-    s.startWorker('worker-2', { concurrency: 50 }),
-  ]);
-});
+const stack = useFaultStack({ name: 'scheduler-crash' }, (s) => startSchedulerAndTwoWorkers(s, { concurrency: 50 }));
 
 /**
  * Where the jobs open at the kill were in the pipeline, from Postgres and the bus: acknowledged but not committed

@@ -5,16 +5,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { reportFault } from './support/fault-report.js';
-import { sleep, useFaultStack } from './support/fault-test-hooks.js';
+import { sleep, startSchedulerAndTwoWorkers, useFaultStack } from './support/fault-test-hooks.js';
 import { openAt, recoveryAfter } from './support/recovery-time.js';
 
-const stack = useFaultStack({ name: 'scheduler-failover' }, async (s) => {
-  await Promise.all([
-    s.startScheduler('scheduler-a'),
-    s.startWorker('worker-1', { concurrency: 50 }),
-    s.startWorker('worker-2', { concurrency: 50 }),
-  ]);
-});
+const stack = useFaultStack({ name: 'scheduler-failover' }, (s) => startSchedulerAndTwoWorkers(s, { concurrency: 50 }));
 
 describe('scheduler failover', () => {
   it('fault 4: two schedulers, SIGKILL the reconciler leader → the other takes over the reconciler; no job lost', async ({

@@ -12,7 +12,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { maxOrNull, reportFault } from './support/fault-report.js';
-import { sleep, useFaultStack } from './support/fault-test-hooks.js';
+import { sleep, startSchedulerAndTwoWorkers, useFaultStack } from './support/fault-test-hooks.js';
 import { openAt, recoveryAfter } from './support/recovery-time.js';
 import { type RestartablePostgres, startRestartablePostgres } from './support/restartable-postgres.js';
 import { type RestartableRedis, startRestartableRedis } from './support/restartable-redis.js';
@@ -25,9 +25,7 @@ const stack = useFaultStack(
     [redis, postgres] = await Promise.all([startRestartableRedis(), startRestartablePostgres()]);
     return { name: 'store-restart', redisUrl: redis.url, adminDatabaseUrl: postgres.url, servers: [redis, postgres] };
   },
-  async (s) => {
-    await Promise.all([s.startScheduler('scheduler-a'), s.startWorker('worker-1'), s.startWorker('worker-2')]);
-  },
+  (s) => startSchedulerAndTwoWorkers(s),
 );
 
 describe('store restarts', () => {

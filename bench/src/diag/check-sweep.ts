@@ -4,53 +4,32 @@
  * connect-node client and through a bare node:http2 client — to separate client, server adapter and kernel, and to
  * show how paced latency on this VM depends on the rate. A diagnostic, not a benchmark (see docs/benchmarks.md).
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { PolicyCheckRequestSchema, SafetyKernel } from '@capstan/gen/cordum/agent/v1/safety_pb';
-import { createDatabase, migrateToLatest } from '@capstan/store';
-import { freePort, startNats, startPostgres, startRedis } from '@capstan/testkit';
+import { freePort } from '@capstan/testkit';
 import { createClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { bareGrpcClient } from '../lib/bare-grpc-client.js';
 import { pacedLatency } from '../lib/paced-latency.js';
 import { POLICY_BUNDLE_YAML, POLICY_REQUESTS } from '../lib/policy-fixture.js';
 import { spawnProc, stopProc } from '../lib/processes.js';
+import { startKernel, startServers } from '../lib/stack.js';
 import { summarizeMicros } from '../lib/stats.js';
 
-const [nats, redis, pg] = await Promise.all([startNats(), startRedis(), startPostgres()]);
-const store = await createDatabase({ url: pg.url });
-await migrateToLatest(store.db);
-await store.close();
-const dir = await mkdtemp(join(tmpdir(), 'sweep-'));
-await writeFile(join(dir, 'b.yaml'), POLICY_BUNDLE_YAML);
-const port = await freePort();
-const kernel = await spawnProc('safety-kernel.ts', {
-  NATS_URL: nats.url,
-  REDIS_URL: redis.url,
-  DATABASE_URL: pg.url,
-  SAFETY_KERNEL_PORT: String(port),
-  CAPSTAN_LISTEN_HOST: '127.0.0.1',
-  CAPSTAN_POLICY_FILE: join(dir, 'b.yaml'),
-  CAPSTAN_LOG_LEVEL: 'warn',
-});
+const servers = await startServers();
+const kernelProc = await startKernel(servers, POLICY_BUNDLE_YAML);
 const floorPort = await freePort();
+const floorUrl = `http://127.0.0.1:${floorPort}`;
 const floor = await spawnProc('connect-floor.ts', { FLOOR_PORT: String(floorPort) });
-const mk = (p: number) => createClient(SafetyKernel, createGrpcTransport({ baseUrl: `http://127.0.0.1:${p}` }));
-const k = mk(port);
-const f = mk(floorPort);
+const mk = (baseUrl: string) => createClient(SafetyKernel, createGrpcTransport({ baseUrl }));
+const k = mk(kernelProc.url);
+const f = mk(floorUrl);
 for (let n = 0; n < 2000; n++) await k.check(POLICY_REQUESTS[n % POLICY_REQUESTS.length]!);
 for (let n = 0; n < 2000; n++) await f.check(POLICY_REQUESTS[n % POLICY_REQUESTS.length]!);
 // A bare node:http2 gRPC client (no Connect) against the same servers, to split client from server cost.
-const raw = (p: number) =>
-  bareGrpcClient(
-    `http://127.0.0.1:${p}`,
-    '/cordum.agent.v1.SafetyKernel/Check',
-    PolicyCheckRequestSchema,
-    POLICY_REQUESTS,
-  ).call;
-const rk = raw(port);
-const rf = raw(floorPort);
+const raw = (baseUrl: string) =>
+  bareGrpcClient(baseUrl, '/cordum.agent.v1.SafetyKernel/Check', PolicyCheckRequestSchema, POLICY_REQUESTS).call;
+const rk = raw(kernelProc.url);
+const rf = raw(floorUrl);
 for (let n = 0; n < 2000; n++) await rk(n);
 for (let n = 0; n < 2000; n++) await rf(n);
 for (const rate of (process.argv[2] ?? '50,100,200,400').split(',').map(Number)) {
@@ -70,6 +49,6 @@ for (const rate of (process.argv[2] ?? '50,100,200,400').split(',').map(Number))
     `rate ${rate}/s: floor p50 ${fs.p50} p90 ${fs.p90} p99 ${fs.p99} | kernel p50 ${ks.p50} p90 ${ks.p90} p99 ${ks.p99}`,
   );
 }
-await stopProc(kernel);
+await kernelProc.stop();
 await stopProc(floor);
-await Promise.all([nats.stop(), redis.stop(), pg.stop()]);
+await servers.stop();

@@ -8,6 +8,7 @@ import { createDatabase } from '@capstan/store';
 import { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { createCapstanTarget } from '../lib/capstan-target.js';
+import { ownCpuSeconds } from '../lib/e2e-phases.js';
 import { closedLoop } from '../lib/load.js';
 import { cpuSeconds, spawnProc, stopProc } from '../lib/processes.js';
 import { settle, startKernel, startServers } from '../lib/stack.js';
@@ -51,7 +52,7 @@ const cpu = () => ({
   nats: cpuSeconds(servers.nats.pid),
   redis: cpuSeconds(servers.redis.pid),
   postgres: cpuSeconds(servers.pg.pid, true),
-  client: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6,
+  client: ownCpuSeconds(),
 });
 await new Promise((r) => setTimeout(r, 1500)); // let pg stats settle (they are flushed by backends periodically)
 const [p0, r0, c0] = [await pgStats(), await redisStats(), cpu()];

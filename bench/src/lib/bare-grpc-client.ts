@@ -2,6 +2,15 @@
 import http2 from 'node:http2';
 import { type DescMessage, type MessageShape, toBinary } from '@bufbuild/protobuf';
 
+/** A protobuf message as one gRPC length-prefixed message (uncompressed: flag 0, 4-byte big-endian length). */
+export function grpcFrame<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>): Buffer {
+  const bytes = toBinary(schema, message);
+  const frame = Buffer.alloc(5 + bytes.length);
+  frame.writeUInt32BE(bytes.length, 1);
+  frame.set(bytes, 5);
+  return frame;
+}
+
 /** A bare client for `path` (e.g. `/cordum.agent.v1.SafetyKernel/Check`); call(i) sends `requests[i % n]`. */
 export function bareGrpcClient<Desc extends DescMessage>(
   baseUrl: string,
@@ -11,13 +20,7 @@ export function bareGrpcClient<Desc extends DescMessage>(
 ): { call(i: number): Promise<void>; close(): void } {
   const session = http2.connect(baseUrl);
   session.on('error', () => {});
-  const frames = requests.map((r) => {
-    const bytes = toBinary(schema, r);
-    const frame = Buffer.alloc(5 + bytes.length);
-    frame.writeUInt32BE(bytes.length, 1);
-    frame.set(bytes, 5);
-    return frame;
-  });
+  const frames = requests.map((r) => grpcFrame(schema, r));
   return {
     call: (i) =>
       new Promise<void>((resolve, reject) => {

@@ -4,10 +4,11 @@
 // node:http2 alone — what any Node gRPC server pays on this machine. The listening port is reported to the parent
 // (FLOOR_PORT=0 picks a free one).
 import { createServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
-import { create, toBinary } from '@bufbuild/protobuf';
+import { create } from '@bufbuild/protobuf';
 import { DecisionType, PolicyCheckResponseSchema, SafetyKernel } from '@capstan/gen/cordum/agent/v1/safety_pb';
 import type { ConnectRouter } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
+import { grpcFrame } from '../lib/bare-grpc-client.js';
 import { serveRunner } from '../lib/proc-ipc.js';
 
 const answer = create(PolicyCheckResponseSchema, {
@@ -16,17 +17,8 @@ const answer = create(PolicyCheckResponseSchema, {
   ruleId: 'floor',
 });
 
-/** The constant answer as a gRPC length-prefixed message (uncompressed). */
-function grpcFrame(): Buffer {
-  const bytes = toBinary(PolicyCheckResponseSchema, answer);
-  const frame = Buffer.alloc(5 + bytes.length);
-  frame.writeUInt32BE(bytes.length, 1);
-  frame.set(bytes, 5);
-  return frame;
-}
-
 function bareHandler(): (req: Http2ServerRequest, res: Http2ServerResponse) => void {
-  const frame = grpcFrame();
+  const frame = grpcFrame(PolicyCheckResponseSchema, answer);
   return (req, res) => {
     req.resume();
     req.on('end', () => {

@@ -5,7 +5,7 @@
 import { createBus } from '@capstan/bus';
 import { createSafetyKernelPolicy } from '@capstan/safety-client';
 import { createScheduler, loadActivePolicySnapshot, type PolicyPort } from '@capstan/scheduler';
-import { createDatabase, createStatisticsKeeper } from '@capstan/store';
+import { createDatabase } from '@capstan/store';
 import { serveRunner } from '../lib/proc-ipc.js';
 import { stampJobRequests } from '../lib/receive-stamps.js';
 
@@ -33,16 +33,9 @@ const scheduler = await createScheduler({
   ...(env['MAX_OPEN_JOBS'] ? { maxOpenJobs: Number(env['MAX_OPEN_JOBS']) } : {}),
   ...(kernel ? { policy: kernel as PolicyPort } : {}),
 });
-// As the scheduler service does: fresh statistics (and query plans) as the job tables grow from empty.
-const statistics = createStatisticsKeeper({
-  db: store.db,
-  tables: ['jobs', 'job_events'],
-  active: () => scheduler.isLeader(),
-});
 process.send?.({ ready: true });
 serveRunner(
   async () => {
-    statistics.stop();
     await scheduler.stop();
     await kernel?.close();
     await natsBus.close();

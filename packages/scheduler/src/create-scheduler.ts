@@ -58,7 +58,7 @@ import {
   Subjects,
   workerJobsSubject,
 } from '@capstan/protocol';
-import { type CapstanDatabase, isDatabaseUnavailable } from '@capstan/store';
+import { type CapstanDatabase, createStatisticsKeeper, isDatabaseUnavailable } from '@capstan/store';
 import type { Kysely } from 'kysely';
 import { type Logger, pino } from 'pino';
 import { Registry } from 'prom-client';
@@ -190,6 +190,11 @@ export interface SchedulerOptions {
    * overload into Postgres. @default no bound
    */
   maxOpenJobs?: number;
+  /**
+   * Also VACUUM the job tables when the reconciler leader refreshes their statistics: for embedded PGlite, which has
+   * no autovacuum. Leave it off on PostgreSQL. @default false
+   */
+  vacuumJobTables?: boolean;
 }
 
 /** A running scheduler replica. */
@@ -1683,6 +1688,16 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   });
 
   const sweepTimer = setInterval(sweep, t.sweepIntervalMs);
+  // The group commit is a prepared statement: its cached plan is only as good as the statistics of the tables it
+  // writes. A plan made while `jobs` was nearly empty read the whole table on every batch until autovacuum's first
+  // ANALYZE (a minute; never on PGlite). The leader keeps them current as the tables grow.
+  const statistics = createStatisticsKeeper({
+    db,
+    tables: ['jobs', 'job_events'],
+    vacuum: opts.vacuumJobTables ?? false,
+    active: () => leaderEpoch !== undefined && !stopping,
+    logger,
+  });
   let counting = false;
   const admissionTimer = bounded
     ? setInterval(() => {
@@ -1720,6 +1735,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       clearInterval(sweepTimer);
       clearInterval(reconcileTimer);
       clearInterval(admissionTimer);
+      statistics.stop();
       releaseAdmissionWaiters();
       ctlJob.unsubscribe();
       ctlDlq.unsubscribe();

@@ -94,6 +94,41 @@ describe('createStatisticsKeeper (real PostgreSQL)', () => {
     });
   });
 
+  it('backs off with one warning when the database user may not ANALYZE the table', async () => {
+    const owner = await openPostgres();
+    const grow = await growingTable(owner);
+    await grow.insert(1, 2000);
+    const role = `stats_${Date.now()}`;
+    await sql`CREATE ROLE ${sql.id(role)} LOGIN PASSWORD 'p'`.execute(owner.db);
+    await sql`GRANT SELECT ON grow TO ${sql.id(role)}`.execute(owner.db);
+    const database = (await sql<{ db: string }>`SELECT current_database() AS db`.execute(owner.db)).rows[0]!.db;
+    const asRole = new URL(testServices().databaseUrl);
+    asRole.username = role;
+    asRole.password = 'p';
+    asRole.pathname = `/${database}`;
+    const guest = await createDatabase({ url: asRole.toString(), poolSize: 1 });
+    disposers.unshift(async () => {
+      await guest.close();
+      await sql`DROP OWNED BY ${sql.id(role)}`.execute(owner.db);
+      await sql`DROP ROLE ${sql.id(role)}`.execute(owner.db);
+    });
+    const warnings: string[] = [];
+    const keeper = createStatisticsKeeper({
+      db: guest.db,
+      tables: ['grow'],
+      intervalMs: 60_000,
+      minChanges: 10,
+      logger: { debug: () => {}, warn: (_fields, message) => warnings.push(message) },
+    });
+    disposers.push(async () => keeper.stop());
+    await flushStats(owner);
+    expect(await keeper.checkNow()).toEqual({ analyzed: [], vacuumed: [] });
+    expect(await keeper.checkNow()).toEqual({ analyzed: [], vacuumed: [] });
+    expect(warnings).toEqual([
+      'cannot ANALYZE a table the database user does not own; its statistics are left to autovacuum',
+    ]);
+  });
+
   it('runs only while active() says so (the reconciler leader)', async () => {
     const store = await openPostgres();
     const grow = await growingTable(store);

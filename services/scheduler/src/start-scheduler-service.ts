@@ -10,7 +10,7 @@ import {
   type Scheduler,
   type SchedulerTimings,
 } from '@capstan/scheduler';
-import { createDatabase, createStatisticsKeeper, pingDatabase, type StoreDatabase } from '@capstan/store';
+import { createDatabase, pingDatabase, type StoreDatabase } from '@capstan/store';
 import { type Logger, pino } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createDeadLetterRecorder } from './dead-letter-recorder.js';
@@ -103,17 +103,10 @@ export async function startSchedulerService(
         ...deps.timings,
       },
       maxConcurrentFlushes: store.kind === 'pglite' ? 1 : 4,
+      // PGlite has no autovacuum: the leader vacuums the job tables itself.
+      vacuumJobTables: store.kind === 'pglite',
       streams: { replicas: config.streamReplicas, submitBacklogMax: config.submitBacklogMax },
       ...(config.maxOpenJobs > 0 ? { maxOpenJobs: config.maxOpenJobs } : {}),
-    });
-    // Fresh query plans as the job tables grow (autovacuum looks only after a minute; PGlite has none, so there the
-    // keeper also vacuums). One replica is enough: the reconciler leader.
-    const statistics = createStatisticsKeeper({
-      db: store.db,
-      tables: ['jobs', 'job_events'],
-      vacuum: store.kind === 'pglite',
-      active: () => scheduler.isLeader(),
-      logger,
     });
     const metrics = await startMetricsServer({
       host: config.listenHost,
@@ -131,7 +124,6 @@ export async function startSchedulerService(
       scheduler,
       metricsUrl: metrics.url,
       async stop() {
-        statistics.stop();
         await scheduler.stop();
         await kernel?.close();
         await deadLetters.drain();

@@ -37,3 +37,15 @@ export function useFaultStack(
 
 /** Sleeps `ms`. */
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** The stack most faults run on: one scheduler replica (`scheduler-a`) and two SDK worker processes. */
+export async function startSchedulerAndTwoWorkers(
+  stack: FaultStack,
+  workerOptions?: Parameters<FaultStack['startWorker']>[1],
+): Promise<void> {
+  await Promise.all([
+    stack.startScheduler('scheduler-a'),
+    stack.startWorker('worker-1', workerOptions),
+    stack.startWorker('worker-2', workerOptions),
+  ]);
+}
