@@ -24,7 +24,7 @@ export const EFFECTIVE_CONFIG_FILE = '<effective_config>';
  * - Simulate: Evaluate against a candidate bundle carried as YAML in `effective_config` (empty: the active one).
  * - ListSnapshots: the kept snapshot ids, newest first.
  */
-export function createSafetyKernelService(ctx: KernelContext): ServiceImpl<typeof SafetyKernel> {
+export function createSafetyKernelService(ctx: KernelContext) {
   const { registry, velocity, approvals, decisions } = ctx;
 
   const dryRun = async (request: Parameters<typeof evaluate>[1]): Promise<PolicyCheckResponse> => {
@@ -88,5 +88,6 @@ export function createSafetyKernelService(ctx: KernelContext): ServiceImpl<typeo
       const kept = await ctx.snapshots.kept(ctx.keepSnapshots);
       return { snapshots: kept.map((s) => s.snapshot_id) };
     },
-  };
+    // None of the methods needs Connect's handler context, so the gRPC fast path can call them directly.
+  } satisfies ServiceImpl<typeof SafetyKernel>;
 }

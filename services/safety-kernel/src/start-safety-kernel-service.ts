@@ -16,8 +16,9 @@ import { type Logger, pino } from 'pino';
 import { createApprovalStore } from './approval-store.js';
 import { BUILTIN_BUNDLE_FILE, BUILTIN_DENY_ALL_BUNDLE } from './builtin-bundle.js';
 import { createDecisionRecorder } from './decision-recorder.js';
-import { createErrorInterceptor } from './error-interceptor.js';
+import { createErrorInterceptor, toRpcError, undecodableRequestError } from './error-interceptor.js';
 import { PolicyFileError } from './errors.js';
+import { fastUnary, withGrpcUnaryFastPath } from './grpc-unary-fast-path.js';
 import { createHealthService, createHealthStatus, ServingStatus } from './health-service.js';
 import type { KernelContext } from './kernel-context.js';
 import { ACTIVATION_RESYNC_MS, BUILTIN_SOURCE, MAX_REQUEST_BYTES } from './limits.js';
@@ -206,9 +207,10 @@ export async function startSafetyKernelService(
     };
     const health = createHealthStatus(['', SafetyKernel.typeName, PolicyAdmin.typeName]);
     const shutdown = new AbortController();
-    const handler = connectNodeAdapter({
+    const kernel = createSafetyKernelService(ctx);
+    const connectHandler = connectNodeAdapter({
       routes: (router) => {
-        router.service(SafetyKernel, createSafetyKernelService(ctx));
+        router.service(SafetyKernel, kernel);
         router.service(PolicyAdmin, createPolicyAdminService(ctx));
         router.service(Health, createHealthService(health));
         guardMalformedRequests(router, MAX_REQUEST_BYTES);
@@ -219,6 +221,16 @@ export async function startSafetyKernelService(
       // A misspelt JSON field is an error naming the field, not a silently ignored value.
       jsonOptions: { ignoreUnknownFields: false },
       interceptors: [createErrorInterceptor(logger)],
+    });
+    // The hot path: binary gRPC Check and Evaluate answered on node:http2 directly; everything else via Connect.
+    const handler = withGrpcUnaryFastPath(connectHandler, {
+      methods: [
+        fastUnary(SafetyKernel.method.check, kernel.check),
+        fastUnary(SafetyKernel.method.evaluate, kernel.evaluate),
+      ],
+      maxRequestBytes: MAX_REQUEST_BYTES,
+      toError: (err, rpc) => toRpcError(err, rpc, logger),
+      undecodable: undecodableRequestError,
     });
     const server = await startMultiProtocolServer({
       host: config.listenHost,
