@@ -30,11 +30,16 @@ export function bareGrpcClient<Desc extends DescMessage>(
           'content-type': 'application/grpc',
           te: 'trailers',
         });
+        // grpc-status comes in the trailers, or in the headers of a trailers-only (error) answer.
+        let status: unknown;
+        req.on('response', (headers) => {
+          status = headers['grpc-status'];
+        });
         req.on('trailers', (trailers) => {
-          if (trailers['grpc-status'] !== '0') reject(new Error(`grpc-status ${String(trailers['grpc-status'])}`));
+          status = trailers['grpc-status'];
         });
         req.resume();
-        req.on('end', resolve);
+        req.on('end', () => (status === '0' ? resolve() : reject(new Error(`grpc-status ${String(status)}`))));
         req.on('error', reject);
         req.end(frames[i % frames.length]);
       }),
