@@ -11,6 +11,11 @@ export {
 } from './create-safety-kernel-policy.js';
 export { isCacheableDecision } from './decision-cache.js';
 export {
+  createGrpcUnaryTransport,
+  type GrpcUnaryTransport,
+  type GrpcUnaryTransportOptions,
+} from './grpc-unary-transport.js';
+export {
   InvalidSafetyClientOptionsError,
   SafetyKernelAbortedError,
   SafetyKernelCircuitOpenError,
