@@ -11,11 +11,6 @@ export {
 } from './create-safety-kernel-policy.js';
 export { isCacheableDecision } from './decision-cache.js';
 export {
-  createGrpcUnaryTransport,
-  type GrpcUnaryTransport,
-  type GrpcUnaryTransportOptions,
-} from './grpc-unary-transport.js';
-export {
   InvalidSafetyClientOptionsError,
   SafetyKernelAbortedError,
   SafetyKernelCircuitOpenError,
@@ -25,6 +20,11 @@ export {
   SafetyKernelTimeoutError,
   SafetyKernelUnavailableError,
 } from './errors.js';
+export {
+  createGrpcUnaryTransport,
+  type GrpcUnaryTransport,
+  type GrpcUnaryTransportOptions,
+} from './grpc-unary-transport.js';
 export { CircuitStateValue, SafetyClientMetricNames } from './safety-client-metrics.js';
 export {
   type ActiveSnapshot,
