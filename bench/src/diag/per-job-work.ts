@@ -10,20 +10,11 @@ import { sql } from 'kysely';
 import { createCapstanTarget } from '../lib/capstan-target.js';
 import { ownCpuSeconds } from '../lib/e2e-phases.js';
 import { closedLoop } from '../lib/load.js';
-import { cpuSeconds, spawnProc, stopProc } from '../lib/processes.js';
-import { settle, startKernel, startServers } from '../lib/stack.js';
+import { cpuSeconds } from '../lib/processes.js';
+import { startNoopPipeline } from '../lib/stack.js';
 
 const jobs = Number(process.argv[2] ?? 10000);
-const servers = await startServers();
-const env = { ...servers.env, TOPIC: 'job.bench', CONCURRENCY: '50' };
-const kernel = await startKernel(servers);
-const scheduler = await spawnProc('scheduler.ts', {
-  ...env,
-  SAFETY_KERNEL_URL: kernel.url,
-  POLICY_CACHE_TTL_MS: '60000',
-});
-const worker = await spawnProc('sdk-worker.ts', env);
-await settle();
+const { servers, env, kernel, scheduler, worker, stop } = await startNoopPipeline();
 const target = await createCapstanTarget(env, 'job.bench', (i) => ({ i }));
 target.usePrefix('w-');
 await closedLoop(target, 2000, 500);
@@ -92,7 +83,4 @@ console.log(
 await target.close();
 await store.close();
 redis.disconnect();
-await stopProc(worker);
-await stopProc(scheduler);
-await kernel.stop();
-await servers.stop();
+await stop();

@@ -10,19 +10,9 @@ import { JobEventSchema } from '@capstan/gen/capstan/scheduler/v1/job_event_pb';
 import { createPointerStore } from '@capstan/pointers';
 import { jobEventsWildcard } from '@capstan/protocol';
 import { createClient } from '@capstan/worker';
-import { spawnProc, stopProc } from '../lib/processes.js';
-import { settle, startKernel, startServers } from '../lib/stack.js';
+import { startNoopPipeline } from '../lib/stack.js';
 
-const servers = await startServers();
-const env: Record<string, string> = { ...servers.env, TOPIC: 'job.bench', CONCURRENCY: '50' };
-const kernel = await startKernel(servers);
-const scheduler = await spawnProc('scheduler.ts', {
-  ...env,
-  SAFETY_KERNEL_URL: kernel.url,
-  POLICY_CACHE_TTL_MS: '60000',
-});
-const worker = await spawnProc('sdk-worker.ts', env);
-await settle();
+const { env, stop } = await startNoopPipeline();
 const bus = await createBus({ servers: env['NATS_URL']!, senderId: 'diag' });
 const pointers = createPointerStore({ redis: env['REDIS_URL']! });
 const client = createClient({ bus, pointers });
@@ -64,7 +54,4 @@ for (const st of ['PENDING', 'SCHEDULED', 'DISPATCHED', 'RUNNING', 'SUCCEEDED'])
 console.log('acked->DISPATCHED', med('DISPATCHED', 'acked'), 'DISPATCHED->SUCCEEDED', med('SUCCEEDED', 'DISPATCHED'));
 await bus.close();
 await pointers.close();
-await stopProc(worker);
-await stopProc(scheduler);
-await kernel.stop();
-await servers.stop();
+await stop();

@@ -95,3 +95,41 @@ export async function startKernel(
  * Jobs submitted earlier would only wait for it; every scenario's warm-up absorbs that anyway.
  */
 export const settle = () => new Promise((r) => setTimeout(r, 300));
+
+/** e2e-noop's headline pipeline, for the diagnostics: servers, kernel, scheduler (Check cached) and an SDK worker. */
+export interface NoopPipeline {
+  servers: BenchServers;
+  /** The servers' env plus TOPIC (`job.bench`) and the worker's CONCURRENCY. */
+  env: Record<string, string>;
+  kernel: BenchKernel;
+  scheduler: ChildProcess;
+  worker: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Starts {@link NoopPipeline} and waits for the worker to be known to the scheduler. */
+export async function startNoopPipeline(): Promise<NoopPipeline> {
+  const servers = await startServers();
+  const env: Record<string, string> = { ...servers.env, TOPIC: 'job.bench', CONCURRENCY: '50' };
+  const kernel = await startKernel(servers);
+  const scheduler = await spawnProc('scheduler.ts', {
+    ...env,
+    SAFETY_KERNEL_URL: kernel.url,
+    POLICY_CACHE_TTL_MS: '60000',
+  });
+  const worker = await spawnProc('sdk-worker.ts', env);
+  await settle();
+  return {
+    servers,
+    env,
+    kernel,
+    scheduler,
+    worker,
+    async stop() {
+      await stopProc(worker);
+      await stopProc(scheduler);
+      await kernel.stop();
+      await servers.stop();
+    },
+  };
+}
