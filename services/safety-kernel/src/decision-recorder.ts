@@ -53,9 +53,10 @@ export interface DecisionRecorder {
 }
 
 /**
- * A queued decision as its row. The request is encoded when it is recorded: a queue of flat rows with one byte
- * array each is cheap for V8's young-generation GC to keep for the 50 ms until the flush, where two live message
- * trees per decision made every scavenge (and so the kernel's latency tail) about half as slow again.
+ * A queued decision as its row. The request is encoded when it is recorded: flat rows with one byte array each are
+ * cheaper for V8's young-generation GC to keep for the 50 ms until the flush than the request and response message
+ * trees were (measured at 1,300 Check/s: 1.8 ms per scavenge against 2.1 ms; 1.4 ms recording nothing), and every
+ * scavenge pauses Check.
  */
 type PendingRow = Insertable<CapstanDatabase['policy_decisions']>;
 
