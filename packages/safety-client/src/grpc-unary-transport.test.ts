@@ -23,7 +23,7 @@ afterEach(async () => {
 async function connectServer(
   check: (req: PolicyCheckRequest, ctx: HandlerContext) => Promise<object> | object,
   port = 0,
-): Promise<{ url: string; port: number; stop(): Promise<void> }> {
+): Promise<{ url: string; port: number; sessions: Set<http2.ServerHttp2Session>; stop(): Promise<void> }> {
   const handler = connectNodeAdapter({
     routes: (router) =>
       router.rpc(SafetyKernel.method.check, async (req, ctx) =>
@@ -47,7 +47,7 @@ async function connectServer(
     await new Promise<void>((r) => server.close(() => r()));
   };
   cleanups.push(stop);
-  return { url: `http://127.0.0.1:${p}`, port: p, stop };
+  return { url: `http://127.0.0.1:${p}`, port: p, sessions, stop };
 }
 
 function transport(baseUrl: string, ping = { pingIntervalMs: 10_000, pingTimeoutMs: 1000 }): GrpcUnaryTransport {
@@ -126,6 +126,20 @@ describe('createGrpcUnaryTransport against connect-node’s gRPC handler', () =>
     expect((await failure(client.check(request('job.2'))))?.code).toBe(Code.Unavailable);
     await connectServer(() => ({ decision: DecisionType.ALLOW, ruleId: 'second' }), server.port);
     expect((await client.check(request('job.3'))).ruleId).toBe('second');
+  });
+
+  it('moves to a new connection when the server drains the old one (GOAWAY)', async () => {
+    const server = await connectServer(() => ({ decision: DecisionType.ALLOW }));
+    const client = createClient(SafetyKernel, transport(server.url));
+    await client.check(request('job.1'));
+    const [first] = [...server.sessions];
+    const firstClosed = once(first!, 'close');
+    // What a stopping kernel does: GOAWAY, then close once the streams on it are done.
+    first!.close();
+    await firstClosed;
+    await client.check(request('job.2'), { timeoutMs: 2000 });
+    expect(server.sessions.size).toBe(1);
+    expect([...server.sessions][0] === first).toBe(false);
   });
 
   it('maps a non-gRPC HTTP answer to the gRPC code for its status', async () => {

@@ -58,8 +58,12 @@ export function createGrpcUnaryTransport(options: GrpcUnaryTransportOptions): Gr
       if (session === s) session = undefined;
     };
     s.once('close', forget);
-    // The server is going away (restart, drain): new calls go to a new connection.
-    s.once('goaway', forget);
+    // The server is going away (restart, drain): new calls go to a new connection, and this one closes once the
+    // calls still on it are answered.
+    s.once('goaway', () => {
+      forget();
+      if (!s.closed) s.close();
+    });
     session = s;
     return s;
   };
