@@ -12,7 +12,7 @@ import {
 import { Code, ConnectError, createClient, type HandlerContext } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createGrpcUnaryTransport, type GrpcUnaryTransport } from './grpc-unary-transport.js';
+import { createGrpcUnaryTransport, type GrpcUnaryTransport, grpcTimeout } from './grpc-unary-transport.js';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -62,6 +62,16 @@ const failure = (p: Promise<unknown>) =>
     () => undefined,
     (e: unknown) => ConnectError.from(e),
   );
+
+describe('grpcTimeout', () => {
+  it('fits the 8 digits gRPC allows, in ms while it can', () => {
+    expect(grpcTimeout(1500)).toBe('1500m');
+    expect(grpcTimeout(0.2)).toBe('1m');
+    expect(grpcTimeout(99_999_999)).toBe('99999999m');
+    expect(grpcTimeout(100_000_000)).toBe('100000S');
+    expect(grpcTimeout(Number.MAX_SAFE_INTEGER)).toBe('99999999S');
+  });
+});
 
 describe('createGrpcUnaryTransport against connect-node’s gRPC handler', () => {
   it('carries calls and their answers, many at once on one connection', async () => {

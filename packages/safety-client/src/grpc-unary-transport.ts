@@ -108,7 +108,7 @@ export function createGrpcUnaryTransport(options: GrpcUnaryTransportOptions): Gr
       te: 'trailers',
       'user-agent': USER_AGENT,
     };
-    if (timeoutMs !== undefined && timeoutMs > 0) requestHeaders['grpc-timeout'] = `${Math.ceil(timeoutMs)}m`;
+    if (timeoutMs !== undefined && timeoutMs > 0) requestHeaders['grpc-timeout'] = grpcTimeout(timeoutMs);
     if (header !== undefined) {
       new Headers(header).forEach((value, key) => {
         requestHeaders[key] = value;
@@ -121,7 +121,7 @@ export function createGrpcUnaryTransport(options: GrpcUnaryTransportOptions): Gr
         stream = connection().request(requestHeaders);
       } catch (err) {
         session?.destroy();
-        reject(unavailable(`cannot reach the safety kernel at ${baseUrl}`, err));
+        reject(unavailable(`cannot reach ${baseUrl}`, err));
         return;
       }
       let settled = false;
@@ -221,6 +221,12 @@ export function createGrpcUnaryTransport(options: GrpcUnaryTransportOptions): Gr
       session = undefined;
     },
   };
+}
+
+/** A grpc-timeout value: at most 8 digits (gRPC spec), in milliseconds while they fit, else in seconds. */
+export function grpcTimeout(ms: number): string {
+  const millis = Math.ceil(ms);
+  return millis <= 99_999_999 ? `${millis}m` : `${Math.min(99_999_999, Math.ceil(millis / 1000))}S`;
 }
 
 function unavailable(what: string, cause?: unknown): ConnectError {
