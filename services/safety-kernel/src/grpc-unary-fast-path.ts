@@ -152,7 +152,10 @@ function serveUnary(
   });
 }
 
-/** Headers, the optional message and the trailers, handed to node:http2 together so they leave in one write. */
+/**
+ * Headers, the optional message and the trailers, handed to node:http2 at once (it still sends the trailers one
+ * event-loop turn after the rest, from a setImmediate — see bench/src/diag/http2-trailers.ts).
+ */
 function respond(res: Http2ServerResponse, frame: Buffer | undefined, trailer: Record<string, string>): void {
   if (res.stream.destroyed) return;
   res.writeHead(200, { 'content-type': RESPONSE_CONTENT_TYPE });
