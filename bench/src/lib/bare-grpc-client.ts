@@ -1,14 +1,11 @@
 /** A unary gRPC call over one node:http2 session with nothing else (no Connect): the client half of a floor. */
 import http2 from 'node:http2';
 import { type DescMessage, type MessageShape, toBinary } from '@bufbuild/protobuf';
+import { encodeEnvelope } from '@connectrpc/connect/protocol';
 
 /** A protobuf message as one gRPC length-prefixed message (uncompressed: flag 0, 4-byte big-endian length). */
-export function grpcFrame<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>): Buffer {
-  const bytes = toBinary(schema, message);
-  const frame = Buffer.alloc(5 + bytes.length);
-  frame.writeUInt32BE(bytes.length, 1);
-  frame.set(bytes, 5);
-  return frame;
+export function grpcFrame<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>): Uint8Array {
+  return encodeEnvelope(0, toBinary(schema, message));
 }
 
 /** A bare client for `path` (e.g. `/cordum.agent.v1.SafetyKernel/Check`); call(i) sends `requests[i % n]`. */

@@ -10,6 +10,7 @@ import {
   toBinary,
 } from '@bufbuild/protobuf';
 import { Code, ConnectError, type Transport, type UnaryResponse } from '@connectrpc/connect';
+import { encodeEnvelope } from '@connectrpc/connect/protocol';
 import { codeFromHttpStatus, findTrailerError } from '@connectrpc/connect/protocol-grpc';
 
 /** Options of {@link createGrpcUnaryTransport}. */
@@ -95,11 +96,7 @@ export function createGrpcUnaryTransport(options: GrpcUnaryTransportOptions): Gr
     if (closed) throw new ConnectError('transport closed', Code.Unavailable);
     if (signal?.aborted) throw ConnectError.from(signal.reason, Code.Canceled);
     const message = isMessage(input, method.input) ? input : create(method.input, input);
-    const bytes = toBinary(method.input, message);
-    const frame = Buffer.allocUnsafe(5 + bytes.length);
-    frame[0] = 0;
-    frame.writeUInt32BE(bytes.length, 1);
-    frame.set(bytes, 5);
+    const frame = encodeEnvelope(0, toBinary(method.input, message));
 
     const requestHeaders: http2.OutgoingHttpHeaders = {
       ':method': 'POST',

@@ -427,9 +427,9 @@ WITH ins AS (
 ), upd AS (
   UPDATE jobs AS j SET ${MUTABLE.map((c) => `${c} = ${columnExpr(c)}`).join(', ')}
   FROM unnest(${arrays(P_UPDATE, ['text', 'int4', ...MUTABLE.map(paramType)])}) AS v(job_id, expected_version, ${MUTABLE.join(', ')})
-  -- The = ANY on the primary key keeps this an index lookup whatever the statistics say: joined only to unnest(),
-  -- a table not analyzed yet (every fresh deployment's first minute; PGlite, which has no autovacuum) was read
-  -- whole on every commit, so commits slowed down as the table grew.
+  -- The = ANY gives the planner an index condition on the primary key (the join to unnest() alone offers none);
+  -- it uses it once the table's statistics say the table is not tiny, which createStatisticsKeeper (run by the
+  -- reconciler leader) sees to: a plan cached on a nearly empty table read it whole on every commit.
   WHERE j.job_id = ANY($${P_UPDATE}::text[]) AND j.job_id = v.job_id AND j.version = v.expected_version
   RETURNING j.job_id
 ), done AS (

@@ -1,28 +1,21 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { create } from '@bufbuild/protobuf';
 import { JobRequestSchema } from '@capstan/gen/cordum/agent/v1/job_pb';
 import { uniqueName } from '@capstan/testkit';
 import { sql } from 'kysely';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type Stack, startStack } from './test-support/stack.js';
+import { describe, expect, it } from 'vitest';
+import { useStack } from './test-support/stack.js';
 
-let stack: Stack;
-beforeEach(async () => {
-  stack = await startStack();
-});
-afterEach(async () => {
-  await stack.stop();
-});
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const stack = useStack();
 
 describe('job table statistics', () => {
   it('the reconciler leader ANALYZEs jobs and job_events once they grew past 1,000 changed rows', async () => {
-    const s = await stack.scheduler();
+    const s = await stack().scheduler();
     const analyzes = async () =>
       (
         await sql<{ relname: string; n: string }>`
           SELECT relname, (analyze_count + autoanalyze_count)::text AS n FROM pg_stat_user_tables
-          WHERE relname IN ('jobs', 'job_events') ORDER BY relname`.execute(stack.db)
+          WHERE relname IN ('jobs', 'job_events') ORDER BY relname`.execute(stack().db)
       ).rows.map((r) => [r.relname, Number(r.n)]);
     expect(await analyzes()).toEqual([
       ['job_events', 0],

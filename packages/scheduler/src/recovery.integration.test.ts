@@ -13,23 +13,17 @@ import {
 } from '@capstan/gen/cordum/agent/v1/job_pb';
 import { CapstanSubjects, Subjects } from '@capstan/protocol';
 import { uniqueName } from '@capstan/testkit';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type Stack, startStack } from './test-support/stack.js';
+import { describe, expect, it } from 'vitest';
+import { useStack } from './test-support/stack.js';
 
-let stack: Stack;
-beforeEach(async () => {
-  stack = await startStack();
-});
-afterEach(async () => {
-  await stack.stop();
-});
+const stack = useStack();
 
 const topic = () => `job.${uniqueName('t')}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function deadLetters(subject: string) {
   const list: ReturnType<typeof decodeDeadLetter>[] = [];
-  const sub = stack.client.nc.subscribe(`capstan.dlq.${subject}`, {
+  const sub = stack().client.nc.subscribe(`capstan.dlq.${subject}`, {
     callback: (_e, m) => void list.push(decodeDeadLetter(m.data)),
   });
   return { list, stop: () => sub.unsubscribe() };
@@ -37,54 +31,57 @@ function deadLetters(subject: string) {
 
 describe('cancellation', () => {
   it('cancels a queued job (no worker yet) → CANCELLED, never dispatched', async () => {
-    await stack.scheduler();
+    await stack().scheduler();
     const tp = topic();
-    const req = await stack.submit(tp, {});
-    await stack.waitFor(req.jobId, (s) => s === 'SCHEDULED');
-    stack.client.publish(
+    const req = await stack().submit(tp, {});
+    await stack().waitFor(req.jobId, (s) => s === 'SCHEDULED');
+    stack().client.publish(
       Subjects.jobCancel,
-      stack.client.packet({
+      stack().client.packet({
         case: 'jobCancel',
         value: create(JobCancelSchema, { jobId: req.jobId, reason: 'changed my mind', requestedBy: 'alice' }),
       }),
     );
-    const row = await stack.terminal(req.jobId);
+    const row = await stack().terminal(req.jobId);
     expect(row['state']).toBe('CANCELLED');
     expect(row['error_message']).toBe('changed my mind');
-    const w = await stack.worker(tp);
+    const w = await stack().worker(tp);
     await sleep(300);
     expect(w.received).toEqual([]);
-    expect(await stack.dlqOf(req.jobId)).toBeUndefined();
+    expect(await stack().dlqOf(req.jobId)).toBeUndefined();
   });
 
   it('cancels a running job: the worker confirms CANCELLED; a worker that ignores it is ended after the grace period', async () => {
-    await stack.scheduler({ timings: { cancelGraceMs: 400 } });
+    await stack().scheduler({ timings: { cancelGraceMs: 400 } });
     const tp = topic();
-    await stack.worker(tp);
-    const req = await stack.submit(tp, { hang: true, progress: true });
-    await stack.waitFor(req.jobId, (s) => s === 'DISPATCHED' || s === 'RUNNING');
+    await stack().worker(tp);
+    const req = await stack().submit(tp, { hang: true, progress: true });
+    await stack().waitFor(req.jobId, (s) => s === 'DISPATCHED' || s === 'RUNNING');
     await sleep(100);
-    stack.client.publish(
+    stack().client.publish(
       Subjects.jobCancel,
-      stack.client.packet({ case: 'jobCancel', value: create(JobCancelSchema, { jobId: req.jobId, reason: 'stop' }) }),
+      stack().client.packet({
+        case: 'jobCancel',
+        value: create(JobCancelSchema, { jobId: req.jobId, reason: 'stop' }),
+      }),
     );
-    await stack.waitFor(req.jobId, (_s, row) => row['cancel_requested'] === true);
+    await stack().waitFor(req.jobId, (_s, row) => row['cancel_requested'] === true);
     // The raw worker ignores cancels (hang): the scheduler ends it after the grace period.
-    const row = await stack.terminal(req.jobId);
+    const row = await stack().terminal(req.jobId);
     expect(row['state']).toBe('CANCELLED');
-    expect((await stack.eventsOf(req.jobId)).at(-1)?.reason).toBe('cancel_forced');
+    expect((await stack().eventsOf(req.jobId)).at(-1)?.reason).toBe('cancel_forced');
   });
 
   it('keeps the recorded cancel reason when the worker confirms CANCELLED without a message', async () => {
-    await stack.scheduler();
+    await stack().scheduler();
     const silent = topic();
     const talkative = topic();
-    const silentWorker = await stack.worker(silent, { confirmCancels: { errorMessage: '' } });
-    const talkativeWorker = await stack.worker(talkative, {
+    const silentWorker = await stack().worker(silent, { confirmCancels: { errorMessage: '' } });
+    const talkativeWorker = await stack().worker(talkative, {
       confirmCancels: { errorMessage: 'stopped by the worker' },
     });
-    const a = await stack.submit(silent, { sleepMs: 10_000 });
-    const b = await stack.submit(talkative, { sleepMs: 10_000 });
+    const a = await stack().submit(silent, { sleepMs: 10_000 });
+    const b = await stack().submit(talkative, { sleepMs: 10_000 });
     for (const [w, jobId] of [
       [silentWorker, a.jobId],
       [talkativeWorker, b.jobId],
@@ -93,46 +90,46 @@ describe('cancellation', () => {
     }
     await sleep(100); // the workers have read their input and are running the jobs
     for (const jobId of [a.jobId, b.jobId]) {
-      stack.client.publish(
+      stack().client.publish(
         Subjects.jobCancel,
-        stack.client.packet({
+        stack().client.packet({
           case: 'jobCancel',
           value: create(JobCancelSchema, { jobId, reason: 'user pressed stop', requestedBy: 'alice' }),
         }),
       );
     }
-    const rowA = await stack.terminal(a.jobId);
+    const rowA = await stack().terminal(a.jobId);
     expect(rowA['state']).toBe('CANCELLED');
     expect(rowA['error_message']).toBe('user pressed stop');
-    expect((await stack.eventsOf(a.jobId)).at(-1)?.reason).toBe('worker_cancelled');
+    expect((await stack().eventsOf(a.jobId)).at(-1)?.reason).toBe('worker_cancelled');
     // A worker that says why keeps its word.
-    const rowB = await stack.terminal(b.jobId);
+    const rowB = await stack().terminal(b.jobId);
     expect(rowB['state']).toBe('CANCELLED');
     expect(rowB['error_message']).toBe('stopped by the worker');
-    expect((await stack.eventsOf(b.jobId)).at(-1)?.reason).toBe('worker_cancelled');
+    expect((await stack().eventsOf(b.jobId)).at(-1)?.reason).toBe('worker_cancelled');
   });
 
   it('a cancel racing completion ends in exactly one terminal state', async () => {
-    await stack.scheduler({ timings: { cancelGraceMs: 200 } });
+    await stack().scheduler({ timings: { cancelGraceMs: 200 } });
     const tp = topic();
-    await stack.worker(tp);
+    await stack().worker(tp);
     const ids: string[] = [];
     for (let i = 0; i < 20; i++) {
-      const req = await stack.submit(tp, { sleepMs: (i % 5) * 10 });
+      const req = await stack().submit(tp, { sleepMs: (i % 5) * 10 });
       ids.push(req.jobId);
       setTimeout(
         () =>
-          stack.client.publish(
+          stack().client.publish(
             Subjects.jobCancel,
-            stack.client.packet({ case: 'jobCancel', value: create(JobCancelSchema, { jobId: req.jobId }) }),
+            stack().client.packet({ case: 'jobCancel', value: create(JobCancelSchema, { jobId: req.jobId }) }),
           ),
         (i % 7) * 5,
       );
     }
     for (const id of ids) {
-      const row = await stack.terminal(id);
+      const row = await stack().terminal(id);
       expect(['SUCCEEDED', 'CANCELLED']).toContain(row['state']);
-      const terminal = (await stack.eventsOf(id)).filter((e) =>
+      const terminal = (await stack().eventsOf(id)).filter((e) =>
         ['SUCCEEDED', 'CANCELLED', 'FAILED', 'TIMEOUT'].includes(e.to_state),
       );
       expect(terminal).toHaveLength(1);
@@ -145,30 +142,30 @@ describe('fencing and bad input', () => {
     const tp = topic();
     // The paused worker still sits in the queue group, so a re-dispatch may land on it: a short dispatch timeout
     // re-dispatches again until a live worker shows itself.
-    await stack.scheduler({ routing: { topics: { [tp]: { dispatchTimeoutMs: 800, maxRetries: 10 } } } });
-    const zombie = await stack.worker(tp, { heartbeatMs: 100 });
+    await stack().scheduler({ routing: { topics: { [tp]: { dispatchTimeoutMs: 800, maxRetries: 10 } } } });
+    const zombie = await stack().worker(tp, { heartbeatMs: 100 });
     await sleep(300);
-    const req = await stack.submit(tp, { sleepMs: 2500, progress: true });
-    await stack.waitFor(req.jobId, (s, row) => s === 'RUNNING' && row['worker_id'] === zombie.workerId);
+    const req = await stack().submit(tp, { sleepMs: 2500, progress: true });
+    await stack().waitFor(req.jobId, (s, row) => s === 'RUNNING' && row['worker_id'] === zombie.workerId);
     zombie.pause();
-    const healthy = await stack.worker(tp);
-    await stack.waitFor(req.jobId, (s, row) => s === 'RUNNING' && row['worker_id'] === healthy.workerId, 15_000);
+    const healthy = await stack().worker(tp);
+    await stack().waitFor(req.jobId, (s, row) => s === 'RUNNING' && row['worker_id'] === healthy.workerId, 15_000);
     const dlq = deadLetters(Subjects.jobResult);
     zombie.sendResult(req.jobId, JobStatus.SUCCEEDED); // the zombie wakes up mid-way through attempt 2
     await sleep(300);
     expect(dlq.list.map((d) => [d.code, d.reason])).toEqual([
       ['202', expect.stringMatching(/lost this job's lease|held by worker/)],
     ]);
-    const row = await stack.terminal(req.jobId);
+    const row = await stack().terminal(req.jobId);
     expect(row['state']).toBe('SUCCEEDED');
     expect(row['worker_id']).toBe(healthy.workerId);
     dlq.stop();
   });
 
   it('dead-letters garbage, malformed packets and unknown job ids on every consumed subject and keeps serving', async () => {
-    const sched = await stack.scheduler();
+    const sched = await stack().scheduler();
     const tp = topic();
-    await stack.worker(tp);
+    await stack().worker(tp);
     const dlqs = [
       Subjects.jobSubmit,
       Subjects.jobResult,
@@ -177,38 +174,38 @@ describe('fencing and bad input', () => {
       Subjects.heartbeat,
       Subjects.handshake,
     ].map((s) => [s, deadLetters(s)] as const);
-    await stack.client.nc.flush();
+    await stack().client.nc.flush();
     const garbage = new Uint8Array([0xde, 0xad, 0xbe, 0xef, 0xff, 0xff, 0xff]);
-    for (const [s] of dlqs) stack.client.nc.publish(s, garbage);
+    for (const [s] of dlqs) stack().client.nc.publish(s, garbage);
     // Missing job_id/topic, bad topic, results for unknown jobs, an invalid result status.
-    await stack.client.publishDurable(
+    await stack().client.publishDurable(
       Subjects.jobSubmit,
-      stack.client.packet({ case: 'jobRequest', value: { jobId: '', topic: tp } as never }),
+      stack().client.packet({ case: 'jobRequest', value: { jobId: '', topic: tp } as never }),
     );
-    await stack.client.publishDurable(
+    await stack().client.publishDurable(
       Subjects.jobSubmit,
-      stack.client.packet({ case: 'jobRequest', value: { jobId: 'ok-id', topic: 'not-a-job-subject' } as never }),
+      stack().client.packet({ case: 'jobRequest', value: { jobId: 'ok-id', topic: 'not-a-job-subject' } as never }),
     );
-    await stack.client.publishDurable(
+    await stack().client.publishDurable(
       Subjects.jobResult,
-      stack.client.packet({
+      stack().client.packet({
         case: 'jobResult',
         value: create(JobResultSchema, { jobId: 'nope', status: JobStatus.SUCCEEDED }),
       }),
     );
-    stack.client.publish(
+    stack().client.publish(
       Subjects.jobCancel,
-      stack.client.packet({ case: 'jobCancel', value: create(JobCancelSchema, { jobId: 'nope' }) }),
+      stack().client.packet({ case: 'jobCancel', value: create(JobCancelSchema, { jobId: 'nope' }) }),
     );
     // Progress for an unknown job, and one whose id no job can have.
     for (const jobId of ['nope', 'x'.repeat(300)])
-      stack.client.publish(
+      stack().client.publish(
         Subjects.jobProgress,
-        stack.client.packet({ case: 'jobProgress', value: create(JobProgressSchema, { jobId, percent: 10 }) }),
+        stack().client.packet({ case: 'jobProgress', value: create(JobProgressSchema, { jobId, percent: 10 }) }),
       );
     // The pipeline still serves real work.
-    const req = await stack.submit(tp, { echo: 'still alive' });
-    expect((await stack.terminal(req.jobId))['state']).toBe('SUCCEEDED');
+    const req = await stack().submit(tp, { echo: 'still alive' });
+    expect((await stack().terminal(req.jobId))['state']).toBe('SUCCEEDED');
     await sleep(200);
     const byCode = Object.fromEntries(dlqs.map(([s, d]) => [s, d.list.map((l) => l.code).sort()]));
     expect(byCode[Subjects.jobSubmit]).toEqual(['101', '101', '203']);
@@ -224,19 +221,19 @@ describe('fencing and bad input', () => {
 
 describe('dead-letter queue', () => {
   it('retries a DLQ entry as a new job linked to the old one, once', async () => {
-    await stack.scheduler();
+    await stack().scheduler();
     const tp = topic();
-    await stack.worker(tp);
-    const req = await stack.submit(tp, { fail: 'fatal', failAttempts: [1] });
-    expect((await stack.terminal(req.jobId))['state']).toBe('FAILED');
-    const dlq = (await stack.dlqOf(req.jobId))!;
+    await stack().worker(tp);
+    const req = await stack().submit(tp, { fail: 'fatal', failAttempts: [1] });
+    expect((await stack().terminal(req.jobId))['state']).toBe('FAILED');
+    const dlq = (await stack().dlqOf(req.jobId))!;
     // The operator fixes the input, then retries from the DLQ.
-    await stack.redis.set(`ctx:${req.jobId}`, JSON.stringify({ echo: 'fixed' }));
+    await stack().redis.set(`ctx:${req.jobId}`, JSON.stringify({ echo: 'fixed' }));
     const ask = async () =>
       fromBinary(
         RetryDeadLetterResponseSchema,
         (
-          await stack.client.nc.request(
+          await stack().client.nc.request(
             CapstanSubjects.ctlDlqRetry,
             toBinary(
               RetryDeadLetterRequestSchema,
@@ -249,11 +246,11 @@ describe('dead-letter queue', () => {
     const res = await ask();
     expect(res.ok).toBe(true);
     // The retry's input is the original's (same context_ptr); attempt 1 of the new job does not fail.
-    const row = await stack.terminal(res.newJobId);
+    const row = await stack().terminal(res.newJobId);
     expect(row['state']).toBe('SUCCEEDED');
     expect(row['parent_job_id']).toBe(req.jobId);
-    expect(stack.decode(row['request'] as Uint8Array).labels['capstan.retry_of']).toBe(req.jobId);
-    expect(await stack.dlqOf(req.jobId)).toMatchObject({ retried_job_id: res.newJobId, retried_by: 'ops' });
+    expect(stack().decode(row['request'] as Uint8Array).labels['capstan.retry_of']).toBe(req.jobId);
+    expect(await stack().dlqOf(req.jobId)).toMatchObject({ retried_job_id: res.newJobId, retried_by: 'ops' });
     const again = await ask();
     expect(again).toMatchObject({ ok: false, error: expect.stringContaining('already retried') });
   });
@@ -261,15 +258,15 @@ describe('dead-letter queue', () => {
 
 describe('sagas', () => {
   it('runs recorded compensations in reverse order, once each, when a later step fails fatally', async () => {
-    await stack.scheduler();
+    await stack().scheduler();
     const tp = topic();
     const undo = topic();
-    await stack.worker(tp);
-    const undoWorker = await stack.worker(undo);
+    await stack().worker(tp);
+    const undoWorker = await stack().worker(undo);
     const workflowId = uniqueName('wf');
     const steps: string[] = [];
     for (let i = 0; i < 3; i++) {
-      const req = await stack.submit(
+      const req = await stack().submit(
         tp,
         { echo: i },
         {
@@ -278,23 +275,23 @@ describe('sagas', () => {
           compensation: create(CompensationSchema, { topic: undo, labels: { step: String(i) } }),
         },
       );
-      expect((await stack.terminal(req.jobId))['state']).toBe('SUCCEEDED');
+      expect((await stack().terminal(req.jobId))['state']).toBe('SUCCEEDED');
       steps.push(req.jobId);
     }
-    const failing = await stack.submit(tp, { fail: 'fatal' }, { workflowId, stepIndex: 3 });
-    expect((await stack.terminal(failing.jobId))['state']).toBe('FAILED');
+    const failing = await stack().submit(tp, { fail: 'fatal' }, { workflowId, stepIndex: 3 });
+    expect((await stack().terminal(failing.jobId))['state']).toBe('FAILED');
     for (const id of [...steps].reverse())
-      expect((await stack.terminal(`${id}-compensation`))['state']).toBe('SUCCEEDED');
+      expect((await stack().terminal(`${id}-compensation`))['state']).toBe('SUCCEEDED');
     expect(undoWorker.received.map((r) => r.jobId)).toEqual([...steps].reverse().map((id) => `${id}-compensation`));
-    const comp = await stack.waitFor(`${steps[0]}-compensation`, () => true);
-    const compReq = stack.decode(comp['request'] as Uint8Array);
+    const comp = await stack().waitFor(`${steps[0]}-compensation`, () => true);
+    const compReq = stack().decode(comp['request'] as Uint8Array);
     expect(compReq.priority).toBe(3); // CRITICAL
     expect(compReq.labels['capstan.compensation_of']).toBe(steps[0]);
     expect(compReq.contextPtr).toBe(`redis://ctx:${steps[0]}`); // inherited
     expect(compReq.meta?.idempotencyKey).toBe(`compensation:${steps[0]}`);
     await sleep(300);
-    const rb = await stack.db
-      .selectFrom('saga_rollbacks')
+    const rb = await stack()
+      .db.selectFrom('saga_rollbacks')
       .selectAll()
       .where('workflow_id', '=', workflowId)
       .executeTakeFirstOrThrow();
@@ -303,30 +300,30 @@ describe('sagas', () => {
   });
 
   it('finishes a rollback exactly once when the scheduler restarts mid-way', async () => {
-    const first = await stack.scheduler();
+    const first = await stack().scheduler();
     const tp = topic();
     const undo = topic();
-    await stack.worker(tp);
+    await stack().worker(tp);
     const workflowId = uniqueName('wf');
     const steps: string[] = [];
     for (let i = 0; i < 2; i++) {
-      const req = await stack.submit(
+      const req = await stack().submit(
         tp,
         {},
         { workflowId, stepIndex: i, compensation: create(CompensationSchema, { topic: undo }) },
       );
-      await stack.terminal(req.jobId);
+      await stack().terminal(req.jobId);
       steps.push(req.jobId);
     }
     // No worker for the undo topic yet: the first compensation waits.
-    const failing = await stack.submit(tp, { fail: 'fatal' }, { workflowId, stepIndex: 2 });
-    await stack.terminal(failing.jobId);
-    await stack.waitFor(`${steps[1]}-compensation`, (s) => s === 'SCHEDULED');
+    const failing = await stack().submit(tp, { fail: 'fatal' }, { workflowId, stepIndex: 2 });
+    await stack().terminal(failing.jobId);
+    await stack().waitFor(`${steps[1]}-compensation`, (s) => s === 'SCHEDULED');
     await first.stop();
-    await stack.scheduler();
-    const undoWorker = await stack.worker(undo);
+    await stack().scheduler();
+    const undoWorker = await stack().worker(undo);
     for (const id of [...steps].reverse())
-      expect((await stack.terminal(`${id}-compensation`, 15_000))['state']).toBe('SUCCEEDED');
+      expect((await stack().terminal(`${id}-compensation`, 15_000))['state']).toBe('SUCCEEDED');
     await sleep(500);
     expect(undoWorker.received.map((r) => r.jobId)).toEqual([...steps].reverse().map((id) => `${id}-compensation`));
   });
@@ -334,17 +331,23 @@ describe('sagas', () => {
 
 describe('replicas', () => {
   it('two schedulers share the load with no double dispatch', async () => {
-    const a = await stack.scheduler();
-    const b = await stack.scheduler();
+    const a = await stack().scheduler();
+    const b = await stack().scheduler();
     const tp = topic();
-    const w1 = await stack.worker(tp, { maxParallel: 64 });
-    const w2 = await stack.worker(tp, { maxParallel: 64 });
-    const ids = await Promise.all(Array.from({ length: 200 }, () => stack.submit(tp, {}).then((r) => r.jobId)));
-    for (const id of ids) expect((await stack.terminal(id))['state']).toBe('SUCCEEDED');
+    const w1 = await stack().worker(tp, { maxParallel: 64 });
+    const w2 = await stack().worker(tp, { maxParallel: 64 });
+    const ids = await Promise.all(
+      Array.from({ length: 200 }, () =>
+        stack()
+          .submit(tp, {})
+          .then((r) => r.jobId),
+      ),
+    );
+    for (const id of ids) expect((await stack().terminal(id))['state']).toBe('SUCCEEDED');
     const received = [...w1.received, ...w2.received].map((r) => r.jobId);
     expect(received).toHaveLength(200);
     expect(new Set(received).size).toBe(200);
-    const senders = await stack.db.selectFrom('jobs').select('sender_id').where('job_id', 'in', ids).execute();
+    const senders = await stack().db.selectFrom('jobs').select('sender_id').where('job_id', 'in', ids).execute();
     expect(senders).toHaveLength(200);
     await sleep(500);
     expect([a.isLeader(), b.isLeader()].filter(Boolean)).toHaveLength(1);

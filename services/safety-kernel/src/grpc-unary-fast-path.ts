@@ -8,6 +8,7 @@ import {
   toBinary,
 } from '@bufbuild/protobuf';
 import { Code, ConnectError } from '@connectrpc/connect';
+import { encodeEnvelope } from '@connectrpc/connect/protocol';
 import { parseTimeout, setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
 import type { connectNodeAdapter } from '@connectrpc/connect-node';
 
@@ -140,12 +141,7 @@ function serveUnary(
       (response) => {
         if (answered) return;
         answered = true;
-        const bytes = toBinary(m.method.output, response);
-        const frame = Buffer.allocUnsafe(5 + bytes.length);
-        frame[0] = 0;
-        frame.writeUInt32BE(bytes.length, 1);
-        frame.set(bytes, 5);
-        respond(res, frame, OK_TRAILER);
+        respond(res, encodeEnvelope(0, toBinary(m.method.output, response)), OK_TRAILER);
       },
       (err: unknown) => fail(options.toError(err, rpc)),
     );
@@ -156,7 +152,7 @@ function serveUnary(
  * Headers, the optional message and the trailers, handed to node:http2 at once (it still sends the trailers one
  * event-loop turn after the rest, from a setImmediate — see bench/src/diag/http2-trailers.ts).
  */
-function respond(res: Http2ServerResponse, frame: Buffer | undefined, trailer: Record<string, string>): void {
+function respond(res: Http2ServerResponse, frame: Uint8Array | undefined, trailer: Record<string, string>): void {
   if (res.stream.destroyed) return;
   res.writeHead(200, { 'content-type': RESPONSE_CONTENT_TYPE });
   res.addTrailers(trailer);

@@ -6,6 +6,7 @@ import { jobEventsAnyTenant, Subjects } from '@capstan/protocol';
 import { createDatabase, migrateToLatest, type StoreDatabase } from '@capstan/store';
 import { createTestDatabase, type NatsHandle, startNats, testServices, uniqueName } from '@capstan/testkit';
 import { Redis } from 'ioredis';
+import { afterEach, beforeEach } from 'vitest';
 import { createScheduler, type Scheduler, type SchedulerOptions } from '../create-scheduler.js';
 import { startRawCapWorker } from './raw-cap-worker.js';
 
@@ -137,3 +138,22 @@ export async function startStack() {
 
 /** The stack type. */
 export type Stack = Awaited<ReturnType<typeof startStack>>;
+
+/**
+ * A fresh stack for every test of the calling file (started before each, stopped after each); returns the current
+ * one, like `useFaultStack` does for the fault suite.
+ */
+export function useStack(): () => Stack {
+  let stack: Stack | undefined;
+  beforeEach(async () => {
+    stack = await startStack();
+  });
+  afterEach(async () => {
+    await stack?.stop();
+    stack = undefined;
+  });
+  return () => {
+    if (!stack) throw new Error('useStack: the stack exists only inside the tests of its file');
+    return stack;
+  };
+}
