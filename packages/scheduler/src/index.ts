@@ -1,5 +1,4 @@
 export * from './create-scheduler.js';
-export * from './group-commit.js';
 export * from './job-record.js';
 export * from './job-repository.js';
 export * from './lifecycle.js';

@@ -1,9 +1,8 @@
 import { fromBinary } from '@bufbuild/protobuf';
 import { JobRequestSchema } from '@capstan/gen/cordum/agent/v1/job_pb';
 import type { JobState } from '@capstan/jobs';
-import { type CapstanDatabase, preparedSql } from '@capstan/store';
+import { type CapstanDatabase, createGroupCommit, type GroupCommit, preparedSql } from '@capstan/store';
 import { CompiledQuery, type Kysely, type RawBuilder, sql } from 'kysely';
-import { createGroupCommit, type GroupCommit } from './group-commit.js';
 import type { JobRecord } from './job-record.js';
 import type { JobChange } from './lifecycle.js';
 import { type ApprovalRecord, expireApproval, loadActivePolicySnapshot, loadApproval } from './policy-store.js';

@@ -26,6 +26,7 @@ export {
   MigrationFailedError,
   StoreError,
 } from './errors.js';
+export { createGroupCommit, type GroupCommit, type GroupCommitOptions } from './group-commit.js';
 export {
   MIGRATION_LOCK_TABLE,
   MIGRATION_TABLE,

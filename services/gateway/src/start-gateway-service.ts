@@ -12,6 +12,7 @@ import { createGatewayApp } from './app/create-gateway-app.js';
 import type { GatewayContext } from './app/gateway-context.js';
 import { ROUTE_MODULES } from './app/route-modules.js';
 import { createAuditLog } from './audit/audit-log.js';
+import { shareCredentialChanges } from './auth/credential-changes.js';
 import { createCredentialResolver } from './auth/credential-resolver.js';
 import { resolveJwtSecret } from './auth/jwt-secret.js';
 import { createJwtService } from './auth/jwt-service.js';
@@ -135,6 +136,9 @@ export async function startGatewayService(
     cleanups.push(() => clearInterval(sweep));
     const jobs = createJobsContext({ config, redis, bus, logger });
     cleanups.push(() => jobs.close());
+    const credentials = createCredentialResolver({ db: store.db, jwt, keyUsage, cacheTtlMs: config.credentialCacheMs });
+    const credentialChanges = shareCredentialChanges(bus, credentials, logger);
+    cleanups.push(() => credentialChanges.stop());
 
     const context: GatewayContext = {
       config,
@@ -144,9 +148,10 @@ export async function startGatewayService(
       redis,
       logger,
       jwt,
-      credentials: createCredentialResolver({ db: store.db, jwt, keyUsage }),
+      credentials,
+      credentialChanges,
       keyUsage,
-      audit: createAuditLog(store.db, logger),
+      audit: createAuditLog(store.db, logger, { maxConcurrentInserts: store.kind === 'pglite' ? 1 : 2 }),
       presence,
       ...jobs.context,
     };

@@ -1,6 +1,8 @@
 import { parse } from 'csv-parse/sync';
-import { sql } from 'kysely';
+import { type KyselyPlugin, sql } from 'kysely';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AuditEntry, createAuditLog } from '../src/audit/audit-log.js';
 import { type ApiCall, apiClient, createKey, registerOrg } from './api-client.js';
 import { startTestGateway, type TestGateway } from './start-test-gateway.js';
 
@@ -149,5 +151,50 @@ describe('audit log', () => {
     expect(denied.body.error.code).toBe(4003);
     await expect(sql`UPDATE audit_logs SET action = 'x'`.execute(gw.store.db)).rejects.toThrow(/append-only/);
     await expect(sql`DELETE FROM audit_logs`.execute(gw.store.db)).rejects.toThrow(/append-only/);
+  });
+
+  it('group-commits concurrent entries: few INSERTs, each call resolves once its entry is stored, a bad one costs only itself', async () => {
+    let inserts = 0;
+    const counting: KyselyPlugin = {
+      transformQuery: (args) => {
+        if (args.node.kind === 'InsertQueryNode') inserts++;
+        return args.node;
+      },
+      transformResult: async (args) => args.result,
+    };
+    const log = createAuditLog(gw.store.db.withPlugin(counting), pino({ level: 'silent' }));
+    const entry = (i: number): AuditEntry => ({
+      organizationId: 'org-batch',
+      actorType: 'system',
+      actorId: `actor-${i}`,
+      action: 'test.batched',
+      resourceType: 'test',
+      resourceId: String(i),
+      outcome: 'success',
+      statusCode: 200,
+      ipAddress: null,
+      userAgent: '',
+      traceId: `trace-${i}`,
+      details: { i },
+    });
+    // Entry 7 cannot be stored (PostgreSQL text refuses NUL): its batch falls back to one INSERT per entry.
+    const ids = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => log.record(i === 7 ? { ...entry(i), actorId: 'bad\u0000' } : entry(i))),
+    );
+    expect(ids[7]).toBeNull();
+    expect(ids.filter((id) => id !== null)).toHaveLength(59);
+    const rows = await gw.store.db
+      .selectFrom('audit_logs')
+      .select(['id', 'resource_id'])
+      .where('action', '=', 'test.batched')
+      .execute();
+    expect(new Set(rows.map((r) => r.id))).toEqual(new Set(ids.filter((id) => id !== null)));
+    expect(rows).toHaveLength(59);
+    // 60 entries in one tick: one multi-row INSERT that fails, then 60 single ones; never one transaction per
+    // entry for the good case, which the next burst shows.
+    const before = inserts;
+    const more = await Promise.all(Array.from({ length: 60 }, (_, i) => log.record(entry(100 + i))));
+    expect(more.every((id) => id !== null)).toBe(true);
+    expect(inserts - before).toBeLessThanOrEqual(2);
   });
 });

@@ -1,5 +1,5 @@
-import type { CapstanDatabase } from '@capstan/store';
-import type { Kysely, SelectQueryBuilder } from 'kysely';
+import { type CapstanDatabase, createGroupCommit } from '@capstan/store';
+import type { Insertable, Kysely, SelectQueryBuilder } from 'kysely';
 import type { Logger } from 'pino';
 import { newAuditLogId } from '../ids.js';
 
@@ -72,8 +72,47 @@ export interface AuditLog {
   get(organizationId: string, id: string): Promise<AuditRecord | undefined>;
 }
 
-/** Creates the audit log over the `audit_logs` table (migration 0004). */
-export function createAuditLog(db: Kysely<CapstanDatabase>, logger: Logger): AuditLog {
+/** Tuning of {@link createAuditLog}. */
+export interface AuditLogOptions {
+  /** Inserts running at once (≤ the pool size; 1 for PGlite). @default 2 */
+  maxConcurrentInserts?: number;
+  /** Most entries in one INSERT. @default 200 */
+  maxBatch?: number;
+}
+
+type AuditRow = Insertable<CapstanDatabase['audit_logs']>;
+
+/**
+ * Creates the audit log over the `audit_logs` table (migration 0004). Appends are group-committed: an entry
+ * recorded while an INSERT runs waits for it and goes with the others in the next multi-row INSERT, so a busy
+ * gateway writes one statement per batch instead of one transaction per request, and `record()` still resolves
+ * only once its entry is committed (the audited response never leaves before its entry is stored).
+ */
+export function createAuditLog(db: Kysely<CapstanDatabase>, logger: Logger, options: AuditLogOptions = {}): AuditLog {
+  const insertAlone = async (row: AuditRow): Promise<string | null> => {
+    try {
+      await db.insertInto('audit_logs').values(row).execute();
+      return row.id;
+    } catch (err) {
+      logger.error({ err, action: row.action, trace_id: row.trace_id }, 'could not append audit log entry');
+      return null;
+    }
+  };
+  const appends = createGroupCommit<AuditRow, string | null>({
+    maxBatch: options.maxBatch ?? 200,
+    maxConcurrent: options.maxConcurrentInserts ?? 2,
+    async flush(rows) {
+      if (rows.length === 1) return [await insertAlone(rows[0]!)];
+      try {
+        await db.insertInto('audit_logs').values(rows).execute();
+        return rows.map((r) => r.id);
+      } catch {
+        // One bad entry must not cost the others theirs: retry each alone (and log the ones that still fail).
+        return Promise.all(rows.map(insertAlone));
+      }
+    },
+  });
+
   function filtered(organizationId: string, filter: AuditFilter) {
     let query = db.selectFrom('audit_logs').where('organization_id', '=', organizationId);
     if (filter.actorType) query = query.where('actor_type', '=', filter.actorType);
@@ -106,32 +145,22 @@ export function createAuditLog(db: Kysely<CapstanDatabase>, logger: Logger): Aud
     ]);
 
   return {
-    async record(entry) {
-      const id = newAuditLogId();
-      try {
-        await db
-          .insertInto('audit_logs')
-          .values({
-            id,
-            organization_id: entry.organizationId,
-            actor_type: entry.actorType,
-            actor_id: entry.actorId,
-            action: entry.action,
-            resource_type: entry.resourceType,
-            resource_id: entry.resourceId,
-            outcome: entry.outcome,
-            status_code: entry.statusCode,
-            ip_address: entry.ipAddress,
-            user_agent: entry.userAgent.slice(0, 512),
-            trace_id: entry.traceId,
-            details: entry.details === null ? null : JSON.stringify(entry.details),
-          })
-          .execute();
-        return id;
-      } catch (err) {
-        logger.error({ err, action: entry.action, trace_id: entry.traceId }, 'could not append audit log entry');
-        return null;
-      }
+    record(entry) {
+      return appends.submit({
+        id: newAuditLogId(),
+        organization_id: entry.organizationId,
+        actor_type: entry.actorType,
+        actor_id: entry.actorId,
+        action: entry.action,
+        resource_type: entry.resourceType,
+        resource_id: entry.resourceId,
+        outcome: entry.outcome,
+        status_code: entry.statusCode,
+        ip_address: entry.ipAddress,
+        user_agent: entry.userAgent.slice(0, 512),
+        trace_id: entry.traceId,
+        details: entry.details === null ? null : JSON.stringify(entry.details),
+      });
     },
 
     async list(organizationId, filter, page) {
