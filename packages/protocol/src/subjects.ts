@@ -53,6 +53,11 @@ export const CapstanSubjects = {
    * replica. No queue group: every replica sees every announcement.
    */
   gatewayPresence: 'capstan.gateway.presence',
+  /**
+   * A gateway replica changed API keys or users (revoked, disabled, role): every replica drops its cached
+   * credentials (`services/gateway/src/auth/credential-changes.ts`). Empty payload; no queue group.
+   */
+  gatewayCredentialsChanged: 'capstan.gateway.credentials.changed',
 } as const;
 
 /** Every job event of a tenant (`capstan.events.job.<tenant>.>`); `*` for every tenant. */

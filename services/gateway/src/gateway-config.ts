@@ -113,6 +113,15 @@ export const gatewayConfigSpec = {
     expected: 'milliseconds from 100 to 3600000',
     doc: 'How often API keys’ last_used_at is written (one batched UPDATE per interval, not one per request).',
   }),
+  credentialCacheMs: field({
+    env: 'CAPSTAN_GATEWAY_CREDENTIAL_CACHE_MS',
+    key: 'gateway.credentialCacheMs',
+    default: 5000,
+    schema: positiveInt(0, 300_000),
+    fromEnv: parseIntegerEnv,
+    expected: 'milliseconds from 0 to 300000',
+    doc: 'How long an API key’s or user’s row is reused for that credential’s next requests (0: read it on every request). Revocations, removals and role changes made through any gateway replica apply at once regardless (announced on NATS); the TTL bounds rows edited in the database directly.',
+  }),
   trustProxy: field({
     env: 'CAPSTAN_GATEWAY_TRUST_PROXY',
     key: 'gateway.trustProxy',

@@ -69,6 +69,23 @@ describe('/v1/api-keys', () => {
     expect(withRevoked.body.api_keys[0].revoked_at).not.toBeNull();
   });
 
+  it('reuses a verified key row for the credential cache TTL (a hand edit in the database shows after it); 0 reads every request', async () => {
+    const org = await registerOrg(api, 'cache');
+    const key = await createKey(api, org.token);
+    const cached = apiClient((await gw.startReplica({ credentialCacheMs: 2000 })).url);
+    const uncached = apiClient((await gw.startReplica({ credentialCacheMs: 0 })).url);
+    expect((await cached('GET', '/v1/agents', { key: key.key })).status).toBe(200);
+    expect((await uncached('GET', '/v1/agents', { key: key.key })).status).toBe(200);
+    // Revoked behind the gateway's back: no replica is told.
+    await gw.store.db.updateTable('api_keys').set({ revoked_at: new Date() }).where('id', '=', key.id).execute();
+    expect((await uncached('GET', '/v1/agents', { key: key.key })).status).toBe(401);
+    expect((await cached('GET', '/v1/agents', { key: key.key })).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 2100));
+    const after = await cached('GET', '/v1/agents', { key: key.key });
+    expect(after.status).toBe(401);
+    expect(after.body.error.code).toBe(5002);
+  });
+
   it('rejects expired keys with 5002', async () => {
     const org = await registerOrg(api, 'expired');
     const key = await createKey(api, org.token);

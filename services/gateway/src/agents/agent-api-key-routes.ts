@@ -175,6 +175,7 @@ export const agentApiKeyRoutes: GatewayRouteModule = async (app) => {
         .returning('id')
         .executeTakeFirst();
       if (!revoked) throw new GatewayError('AGENT_API_KEY_NOT_FOUND', `API key ${request.params.key_id} not found`);
+      await app.gateway.credentialChanges.announce();
       return reply.code(204).send();
     },
   });

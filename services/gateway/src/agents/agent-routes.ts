@@ -330,6 +330,7 @@ export const agentRoutes: GatewayRouteModule = async (app) => {
         return true;
       });
       if (!deleted) throw new GatewayError('AGENT_NOT_FOUND', `Agent ${request.params.id} not found`);
+      await app.gateway.credentialChanges.announce();
       return reply.code(204).send();
     },
   });

@@ -199,6 +199,7 @@ export const apiKeyRoutes: GatewayRouteModule = async (app) => {
         .where('id', '=', row.id)
         .where('revoked_at', 'is', null)
         .execute();
+      await app.gateway.credentialChanges.announce();
       return reply.code(204).send();
     },
   });

@@ -5,6 +5,7 @@ import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { AgentPresence } from '../agents/agent-presence.js';
 import type { AuditLog } from '../audit/audit-log.js';
+import type { CredentialChanges } from '../auth/credential-changes.js';
 import type { CredentialResolver } from '../auth/credential-resolver.js';
 import type { JwtService } from '../auth/jwt-service.js';
 import type { KeyUsageTracker } from '../auth/key-usage-tracker.js';
@@ -31,8 +32,10 @@ export interface GatewayContext extends JobsContext {
   logger: Logger;
   /** Issues and verifies JWTs. */
   jwt: JwtService;
-  /** Resolves API keys and JWTs to an auth context. */
+  /** Resolves API keys and JWTs to an auth context (rows cached for `credentialCacheMs`). */
   credentials: CredentialResolver;
+  /** Call `announce()` after changing keys or users, so no replica keeps using a cached credential. */
+  credentialChanges: CredentialChanges;
   /** Batched API-key `last_used_at`. */
   keyUsage: KeyUsageTracker;
   /** The append-only audit log. */

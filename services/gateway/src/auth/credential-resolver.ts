@@ -1,5 +1,6 @@
 import type { CapstanDatabase } from '@capstan/store';
 import type { Kysely } from 'kysely';
+import { LRUCache } from 'lru-cache';
 import { GatewayError } from '../errors/gateway-error.js';
 import { hashApiKey, looksLikeApiKey } from './api-key-format.js';
 import type { AuthContext } from './auth-context.js';
@@ -25,6 +26,11 @@ export interface CredentialResolver {
   resolve(credential: PresentedCredential, headers: CredentialHeaders): Promise<AuthContext>;
   /** Looks up an API key by its full value: the active key's context, or null when unknown/revoked/expired. */
   resolveApiKey(key: string): Promise<AuthContext | null>;
+  /**
+   * Forgets every cached key and user row (see `cacheTtlMs`): the next request of each credential reads the
+   * database again. Called when keys or users change, on this replica or (via the bus) on another one.
+   */
+  invalidate(): void;
 }
 
 /** Dependencies of {@link createCredentialResolver}. */
@@ -32,6 +38,15 @@ export interface CredentialResolverOptions {
   db: Kysely<CapstanDatabase>;
   jwt: JwtService;
   keyUsage: KeyUsageTracker;
+  /**
+   * How long a key or user row read for one request is reused for the next requests of the same credential, in
+   * ms; 0 reads the database on every request. Changes made through any gateway replica end the reuse at once
+   * ({@link CredentialResolver.invalidate}, shared over the bus); the TTL bounds it for changes the bus missed
+   * and for rows edited in the database by hand. Expiry is checked on every request either way. @default 0
+   */
+  cacheTtlMs?: number;
+  /** Most cached rows (least recently used go first). @default 10000 */
+  cacheMaxEntries?: number;
 }
 
 const MAX_CREDENTIAL_LENGTH = 4096;
@@ -42,13 +57,36 @@ function single(value: string | string[] | undefined): string | undefined {
 
 /**
  * Creates the resolver behind every authenticated route. Credentials: `X-API-Key: cacp_…`, or
- * `Authorization: Bearer <cacp_… API key | JWT>`. Every request re-reads the key or user row, so revocation,
- * expiry, disabling and role changes take effect immediately, on every replica.
+ * `Authorization: Bearer <cacp_… API key | JWT>`. Without a cache every request re-reads the key or user row; with
+ * `cacheTtlMs` a row is reused for that long unless a change is announced first (see {@link invalidate}), so
+ * revocation, disabling and role changes made through the API take effect on every replica as soon as the bus
+ * delivers the announcement (milliseconds), and otherwise within the TTL.
  */
 export function createCredentialResolver(options: CredentialResolverOptions): CredentialResolver {
   const { db, jwt, keyUsage } = options;
+  const ttl = options.cacheTtlMs ?? 0;
+  // Only rows that exist are cached: unknown keys (typos, guessing) always go to the database and cannot fill it.
+  const rows =
+    ttl > 0 ? new LRUCache<string, object>({ max: options.cacheMaxEntries ?? 10_000, ttl, ttlAutopurge: false }) : null;
+  // Bumped by invalidate(): a read that started before a change must not put its (maybe stale) row in the cache.
+  let generation = 0;
 
-  async function loadKey(column: 'k.key_hash' | 'k.id', value: string) {
+  /** `load()` through the cache under `key`. */
+  async function cached<T extends object>(key: string, load: () => Promise<T | undefined>): Promise<T | undefined> {
+    if (!rows) return load();
+    const hit = rows.get(key) as T | undefined;
+    if (hit) return hit;
+    const startedAt = generation;
+    const row = await load();
+    if (row && startedAt === generation) rows.set(key, row);
+    return row;
+  }
+
+  function loadKey(column: 'k.key_hash' | 'k.id', value: string) {
+    return cached(`${column}:${value}`, () => readKey(column, value));
+  }
+
+  async function readKey(column: 'k.key_hash' | 'k.id', value: string) {
     return db
       .selectFrom('api_keys as k')
       .leftJoin('users as u', 'u.id', 'k.user_id')
@@ -69,7 +107,7 @@ export function createCredentialResolver(options: CredentialResolverOptions): Cr
       .executeTakeFirst();
   }
 
-  type KeyRow = NonNullable<Awaited<ReturnType<typeof loadKey>>>;
+  type KeyRow = NonNullable<Awaited<ReturnType<typeof readKey>>>;
 
   function keyIsActive(row: KeyRow): boolean {
     if (row.revoked_at !== null) return false;
@@ -88,7 +126,7 @@ export function createCredentialResolver(options: CredentialResolverOptions): Cr
       principalType: row.owner_type === 'agent' ? 'agent' : 'user',
       principalId: (row.owner_type === 'agent' ? row.agent_id : row.user_id) ?? '',
       role,
-      scopes: row.scopes,
+      scopes: [...row.scopes],
       credential,
       apiKeyId: row.id,
       organizationMismatch: null,
@@ -126,11 +164,13 @@ export function createCredentialResolver(options: CredentialResolverOptions): Cr
     if (claims.principal_type !== 'user') {
       throw new GatewayError('INVALID_TOKEN', 'Invalid token: agent tokens must come from /v1/auth/token');
     }
-    const user = await db
-      .selectFrom('users')
-      .select(['id', 'organization_id', 'role', 'disabled_at'])
-      .where('id', '=', claims.sub)
-      .executeTakeFirst();
+    const user = await cached(`user:${claims.sub}`, () =>
+      db
+        .selectFrom('users')
+        .select(['id', 'organization_id', 'role', 'disabled_at'])
+        .where('id', '=', claims.sub)
+        .executeTakeFirst(),
+    );
     if (!user || user.organization_id !== claims.organization_id) {
       throw new GatewayError('INVALID_TOKEN', 'Invalid token: its user no longer exists');
     }
@@ -195,5 +235,10 @@ export function createCredentialResolver(options: CredentialResolverOptions): Cr
     },
 
     resolveApiKey,
+
+    invalidate() {
+      generation++;
+      rows?.clear();
+    },
   };
 }

@@ -182,6 +182,8 @@ export const userRoutes: GatewayRouteModule = async (app) => {
           .returning(MEMBER_COLUMNS)
           .executeTakeFirstOrThrow();
       });
+      // The member's keys and tokens now carry another role: no replica may keep the old one cached.
+      await app.gateway.credentialChanges.announce();
       return toMember(row);
     },
   });
@@ -227,6 +229,7 @@ export const userRoutes: GatewayRouteModule = async (app) => {
           .executeTakeFirst();
         request.audit.details.revoked_api_keys = Number(revoked.numUpdatedRows);
       });
+      await app.gateway.credentialChanges.announce();
       return reply.code(204).send();
     },
   });
