@@ -2,17 +2,23 @@
  * `node --conditions=@capstan/source --import tsx bench/src/diag/per-job-work.ts [jobs]`: runs e2e-noop's Capstan
  * pipeline (kernel Check with its cache, scheduler, SDK worker) at full speed and prints what each job costs the
  * servers: Postgres transactions and rows written, NATS messages in/out, Redis commands by name, plus CPU per
- * process. A diagnostic for finding where per-job work can be cut, not a benchmark.
+ * process (BENCH_DIST=1 runs them from the built packages, BENCH_PROF=<dir> profiles them). A diagnostic for finding where per-job work can be cut, not a benchmark.
  */
 import { createDatabase } from '@capstan/store';
 import { Redis } from 'ioredis';
 import { sql } from 'kysely';
+import { buildDist } from '../lib/build-dist.js';
 import { createCapstanTarget } from '../lib/capstan-target.js';
 import { ownCpuSeconds } from '../lib/e2e-phases.js';
 import { closedLoop } from '../lib/load.js';
-import { cpuSeconds } from '../lib/processes.js';
+import { cpuSeconds, spawnFromDistByDefault } from '../lib/processes.js';
 import { startNoopPipeline } from '../lib/stack.js';
 
+// BENCH_DIST=1: the processes run the built packages on plain node, as in `pnpm bench` (better CPU profiles).
+if (process.env['BENCH_DIST']) {
+  await buildDist();
+  spawnFromDistByDefault(true);
+}
 const jobs = Number(process.argv[2] ?? 10000);
 const { servers, env, kernel, scheduler, worker, stop } = await startNoopPipeline();
 const target = await createCapstanTarget(env, 'job.bench', (i) => ({ i }));
