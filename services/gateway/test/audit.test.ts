@@ -162,7 +162,9 @@ describe('audit log', () => {
       },
       transformResult: async (args) => args.result,
     };
-    const log = createAuditLog(gw.store.db.withPlugin(counting), pino({ level: 'silent' }));
+    const logLines: Array<Record<string, unknown>> = [];
+    const logger = pino({ level: 'error' }, { write: (line: string) => logLines.push(JSON.parse(line)) });
+    const log = createAuditLog(gw.store.db.withPlugin(counting), logger);
     const entry = (i: number): AuditEntry => ({
       organizationId: 'org-batch',
       actorType: 'system',
@@ -183,6 +185,12 @@ describe('audit log', () => {
     );
     expect(ids[7]).toBeNull();
     expect(ids.filter((id) => id !== null)).toHaveLength(59);
+    // The refused entry is not lost: it is in the error log, whole.
+    expect(logLines).toHaveLength(1);
+    expect(logLines[0]).toMatchObject({
+      msg: expect.stringContaining('could not append audit log entry'),
+      audit_entry: { action: 'test.batched', resource_id: '7', trace_id: 'trace-7' },
+    });
     const rows = await gw.store.db
       .selectFrom('audit_logs')
       .select(['id', 'resource_id'])

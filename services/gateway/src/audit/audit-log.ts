@@ -58,7 +58,10 @@ export interface AuditFilter {
 
 /** The append-only audit trail of one gateway. */
 export interface AuditLog {
-  /** Appends an entry; resolves with its id. Never throws: a failed write is logged (and returns null). */
+  /**
+   * Appends an entry; resolves with its id once committed. Never throws: an entry the database refuses is written
+   * to the error log in full (`audit_entry`) and resolves null.
+   */
   record(entry: AuditEntry): Promise<string | null>;
   /** Newest first, keyset-paginated on `id` (UUIDv7, time-ordered): entries strictly older than `before`. */
   list(organizationId: string, filter: AuditFilter, page: { limit: number; before?: string }): Promise<AuditRecord[]>;
@@ -94,7 +97,8 @@ export function createAuditLog(db: Kysely<CapstanDatabase>, logger: Logger, opti
       await db.insertInto('audit_logs').values(row).execute();
       return row.id;
     } catch (err) {
-      logger.error({ err, action: row.action, trace_id: row.trace_id }, 'could not append audit log entry');
+      // The whole entry goes to the log (it holds no secrets), so an outage loses no audit record for good.
+      logger.error({ err, audit_entry: row }, 'could not append audit log entry; the entry is in this log line');
       return null;
     }
   };
