@@ -55,7 +55,8 @@ export const CapstanSubjects = {
   gatewayPresence: 'capstan.gateway.presence',
   /**
    * A gateway replica changed API keys or users (revoked, disabled, role): every replica drops its cached
-   * credentials (`services/gateway/src/auth/credential-changes.ts`). Empty payload; no queue group.
+   * credentials (`services/gateway/src/auth/credential-changes.ts`). Payload: the announcing replica's random id
+   * (UTF-8), so it skips its own announcement; no queue group.
    */
   gatewayCredentialsChanged: 'capstan.gateway.credentials.changed',
 } as const;

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKey } from './api-client.js';
 import { type JobsStack, readSse, startJobsStack, tenant, topic, waitForState } from './jobs-stack.js';
 
 let stack: JobsStack;
@@ -76,6 +77,24 @@ describe('SSE GET /v1/jobs/:id/stream', () => {
     expect(res.comments).toContain('ping');
     expect(states(res.messages).at(-1)).toMatchObject({ kind: 'transition', state: 'CANCELLED' });
     expect(res.messages.at(-1)?.event).toBe('end');
+  });
+
+  it('ends a stream at once (event: close, code 5002) when its API key is revoked', async () => {
+    const reader = await createKey(stack.api, org.token, { role: 'viewer' });
+    const submit = await stack.api('POST', '/v1/jobs', { key: org.key, body: { topic: slowTopic, input: {} } });
+    const jobId = submit.body.job_id;
+    await waitForState(stack.api, org.key, jobId, (s) => s === 'RUNNING');
+    const started = Date.now();
+    const reading = readSse(`${stack.gw.url}/v1/jobs/${jobId}/stream`, { 'x-api-key': reader.key });
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await stack.api('DELETE', `/v1/api-keys/${reader.id}`, { token: org.token })).status).toBe(204);
+    const res = await reading;
+    expect(res.status).toBe(200);
+    expect(res.messages.at(-1)?.event).toBe('close');
+    expect(JSON.parse(res.messages.at(-1)!.data)).toMatchObject({ reason: 'credential rejected', code: 5002 });
+    expect(Date.now() - started).toBeLessThan(10_000);
+    // The job itself goes on; cancel it so the worker is free.
+    expect((await stack.api('POST', `/v1/jobs/${jobId}/cancel`, { key: org.key })).status).toBe(202);
   });
 
   it('streams a job accepted but not yet recorded (no 404 race after the submit)', async () => {

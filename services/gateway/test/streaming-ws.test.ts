@@ -214,15 +214,45 @@ describe('WebSocket /ws/v1 (Phoenix Channels v2)', () => {
     );
   });
 
-  it('closes a live socket (4001) once its API key is revoked', async () => {
+  it('closes a live socket (4001) once its API key is revoked; a join with a dead credential is refused', async () => {
     const { api } = stack;
     const key = await createKey(api, org.token, { name: 'revoke me' });
     const client = await connectPhoenix(stack.gw.url, key.key);
     expect((await client.join('jobs:*')).status).toBe('ok');
     expect((await api('DELETE', `/v1/api-keys/${key.id}`, { token: org.token })).status).toBe(204);
-    const refused = await client.join('jobs:*');
-    expect(refused).toMatchObject({ status: 'error', response: { code: 5002 } });
     expect((await client.closed).code).toBe(4001);
+
+    // Expired behind the gateway's back (no announcement), on a replica without the credential cache: the next
+    // join re-checks the credential and says why.
+    const uncached = await stack.gw.startReplica({ credentialCacheMs: 0 });
+    const expiring = await createKey(api, org.token, { name: 'expire me' });
+    const other = await connectPhoenix(uncached.url, expiring.key);
+    expect((await other.join('jobs:*')).status).toBe('ok');
+    await stack.gw.store.db
+      .updateTable('api_keys')
+      .set({ expires_at: new Date(Date.now() - 1000) })
+      .where('id', '=', expiring.id)
+      .execute();
+    const refused = await other.join(`jobs:${'0'.repeat(8)}`);
+    expect(refused).toMatchObject({ status: 'error', response: { code: 5002 } });
+    expect((await other.closed).code).toBe(4001);
+  });
+
+  it('closes a live socket on another replica (4001) as soon as its API key is revoked, without waiting for a join', async () => {
+    const { api } = stack;
+    const key = await createKey(api, org.token, { name: 'revoke me too' });
+    const replica = await stack.gw.startReplica();
+    const client = await connectPhoenix(replica.url, key.key);
+    expect((await client.join('jobs:*')).status).toBe('ok');
+    const started = Date.now();
+    expect((await api('DELETE', `/v1/api-keys/${key.id}`, { token: org.token })).status).toBe(204);
+    const closed = await Promise.race([
+      client.closed,
+      new Promise<{ code: number }>((r) => setTimeout(() => r({ code: -1 }), 10_000)),
+    ]);
+    expect(closed.code).toBe(4001);
+    // The periodic re-check is a minute away: the announcement did it.
+    expect(Date.now() - started).toBeLessThan(10_000);
   });
 
   it('needs the jobs:read scope for job channels', async () => {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Bus } from '@capstan/bus';
 import { CapstanSubjects } from '@capstan/protocol';
 import type { Logger } from 'pino';
@@ -12,6 +13,12 @@ export interface CredentialChanges {
    * client that got the response and turns to another replica finds it told already. Never throws.
    */
   announce(): Promise<void>;
+  /**
+   * Calls `listener` after every change this replica learns of (its own, another replica's, or a NATS reconnect
+   * that may have hidden some), once the cache was dropped: live WebSocket and SSE sessions re-check their
+   * credential then, so a revoked key ends them at once. Returns the function that removes the listener.
+   */
+  onChange(listener: () => void): () => void;
   stop(): void;
 }
 
@@ -24,22 +31,36 @@ export const ANNOUNCE_FLUSH_TIMEOUT_MS = 1000;
  * TTL bounds what even that misses.
  */
 export function shareCredentialChanges(bus: Bus, resolver: CredentialResolver, logger: Logger): CredentialChanges {
+  const listeners = new Set<() => void>();
+  const changed = () => {
+    resolver.invalidate();
+    for (const listener of listeners) {
+      try {
+        listener();
+      } catch (err) {
+        logger.warn({ err }, 'a credential change listener failed');
+      }
+    }
+  };
+  // The payload names the announcing replica, which has already acted on its own change.
+  const origin = randomUUID();
   const subscription = bus.nc.subscribe(CapstanSubjects.gatewayCredentialsChanged, {
-    callback: (err) => {
+    callback: (err, msg) => {
       if (err) {
         logger.warn({ err }, 'credential change subscription error');
         return;
       }
-      resolver.invalidate();
+      if (msg.string() === origin) return;
+      changed();
     },
   });
-  const stopReconnect = bus.onReconnect(() => resolver.invalidate());
+  const stopReconnect = bus.onReconnect(changed);
   return {
     async announce() {
-      resolver.invalidate();
+      changed();
       let timer: NodeJS.Timeout | undefined;
       try {
-        bus.nc.publish(CapstanSubjects.gatewayCredentialsChanged);
+        bus.nc.publish(CapstanSubjects.gatewayCredentialsChanged, origin);
         await Promise.race([
           bus.nc.flush(),
           new Promise((_, reject) => {
@@ -53,7 +74,12 @@ export function shareCredentialChanges(bus: Bus, resolver: CredentialResolver, l
         clearTimeout(timer);
       }
     },
+    onChange(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
     stop() {
+      listeners.clear();
       stopReconnect();
       subscription.unsubscribe();
     },

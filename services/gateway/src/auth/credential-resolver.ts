@@ -70,16 +70,28 @@ export function createCredentialResolver(options: CredentialResolverOptions): Cr
     ttl > 0 ? new LRUCache<string, object>({ max: options.cacheMaxEntries ?? 10_000, ttl, ttlAutopurge: false }) : null;
   // Bumped by invalidate(): a read that started before a change must not put its (maybe stale) row in the cache.
   let generation = 0;
+  // Reads in progress by key: concurrent misses of one credential (say every live session re-checking it after a
+  // change) share one database read.
+  const reading = new Map<string, Promise<object | undefined>>();
 
   /** `load()` through the cache under `key`. */
   async function cached<T extends object>(key: string, load: () => Promise<T | undefined>): Promise<T | undefined> {
     if (!rows) return load();
     const hit = rows.get(key) as T | undefined;
     if (hit) return hit;
+    const shared = reading.get(key) as Promise<T | undefined> | undefined;
+    if (shared) return shared;
     const startedAt = generation;
-    const row = await load();
-    if (row && startedAt === generation) rows.set(key, row);
-    return row;
+    const read = load().then((row) => {
+      if (row && startedAt === generation) rows.set(key, row);
+      return row;
+    });
+    reading.set(key, read);
+    try {
+      return await read;
+    } finally {
+      if (reading.get(key) === read) reading.delete(key);
+    }
   }
 
   function loadKey(column: 'k.key_hash' | 'k.id', value: string) {
@@ -239,6 +251,8 @@ export function createCredentialResolver(options: CredentialResolverOptions): Cr
     invalidate() {
       generation++;
       rows?.clear();
+      // A read that started before the change must not answer those that come after it.
+      reading.clear();
     },
   };
 }

@@ -100,6 +100,7 @@ export function startChannelSession(gateway: GatewayContext, options: ChannelSes
     closed = true;
     clearTimeout(idleTimer);
     clearInterval(revalidateTimer);
+    stopWatching();
     for (const channel of channels.values()) endChannel(channel);
     channels.clear();
     unregister();
@@ -140,7 +141,9 @@ export function startChannelSession(gateway: GatewayContext, options: ChannelSes
     idleTimer = setTimeout(() => close(WsCloseCode.idle, 'idle timeout'), config.wsIdleTimeoutMs);
   };
 
-  const revalidateTimer = setInterval(() => {
+  // Re-checked every REVALIDATE_INTERVAL_MS, and at once when a key or user changes (a revocation ends the session).
+  const revalidate = () => {
+    if (closed) return;
     void gateway.credentials.resolve(credential, headers).then(
       (fresh) => {
         auth = fresh;
@@ -151,8 +154,10 @@ export function startChannelSession(gateway: GatewayContext, options: ChannelSes
         else logger.warn({ err }, 'could not re-check the credential of a websocket session');
       },
     );
-  }, REVALIDATE_INTERVAL_MS);
+  };
+  const revalidateTimer = setInterval(revalidate, REVALIDATE_INTERVAL_MS);
   revalidateTimer.unref();
+  const stopWatching = gateway.credentialChanges.onChange(revalidate);
 
   const reply = (frame: PhoenixFrame, status: 'ok' | 'error', response: Record<string, unknown>) =>
     send(encodeReply(frame.joinRef, frame.ref, frame.topic, status, response));

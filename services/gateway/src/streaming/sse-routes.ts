@@ -2,6 +2,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import { isTerminal, type JobState } from '@capstan/jobs';
 import { z } from 'zod';
 import type { AuthContext } from '../auth/auth-context.js';
+import { GatewayError } from '../errors/gateway-error.js';
 import type { GatewayRouteModule } from '../http/route-module.js';
 import { requireJob } from '../jobs/job-lookup.js';
 import { jobParamsSchema } from '../jobs/job-schemas.js';
@@ -131,7 +132,24 @@ export const sseRoutes: GatewayRouteModule = async (app) => {
           unregister?.();
         }
       });
-      unregister = streams.open('sse', () => end(sseMessage(undefined, 'close', '{"reason":"server shutting down"}')));
+      const closeOnShutdown = streams.open('sse', () =>
+        end(sseMessage(undefined, 'close', '{"reason":"server shutting down"}')),
+      );
+      // A key or user changed somewhere: re-check this stream's credential; a revoked one ends the stream.
+      const credential = gateway.credentials.read(request.headers);
+      const stopWatching = credential
+        ? gateway.credentialChanges.onChange(() => {
+            void gateway.credentials.resolve(credential, request.headers).catch((err: unknown) => {
+              if (!(err instanceof GatewayError)) return; // a database hiccup is not a verdict
+              const reason = JSON.stringify({ reason: 'credential rejected', code: err.code, message: err.message });
+              end(sseMessage(undefined, 'close', reason));
+            });
+          })
+        : undefined;
+      unregister = () => {
+        closeOnShutdown();
+        stopWatching?.();
+      };
       heartbeat = setInterval(() => write(': ping\n\n'), config.sseHeartbeatMs);
       if (feed.truncated) write(`: replay truncated after ${feed.replayed} events\n\n`);
       feed.start();
