@@ -11,6 +11,7 @@ const config = loadConfig(gatewayConfigSpec, {
     CAPSTAN_DATABASE_URL: process.env['DATABASE_URL'],
     CAPSTAN_LISTEN_HOST: '127.0.0.1',
     CAPSTAN_GATEWAY_PORT: process.env['CAPSTAN_GATEWAY_PORT'] ?? '0',
+    CAPSTAN_GATEWAY_METRICS_PORT: '0',
     CAPSTAN_LOG_LEVEL: 'warn',
     // The benchmarks measure the request path, not the limiter's 429s (the limiter still runs: one Redis call).
     CAPSTAN_GATEWAY_RATE_LIMIT: '10000000',

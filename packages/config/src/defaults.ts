@@ -11,6 +11,8 @@ export const DEFAULT_PORTS = Object.freeze({
   safetyKernel: 50051,
   /** Scheduler Prometheus `/metrics`. */
   schedulerMetrics: 9090,
+  /** Gateway Prometheus `/metrics` (its own port: the API port is public). */
+  gatewayMetrics: 9091,
   /** NATS client port. */
   nats: 4222,
   /** Redis. */

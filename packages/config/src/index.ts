@@ -39,6 +39,7 @@ export {
 } from './schemas.js';
 export {
   databaseUrl,
+  gatewayMetricsPort,
   gatewayPort,
   listenHost,
   logLevel,

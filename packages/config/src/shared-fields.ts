@@ -156,6 +156,14 @@ export const safetyKernelPort = portField({
   doc: 'Safety kernel Connect/gRPC port.',
 });
 
+/** Gateway metrics port. */
+export const gatewayMetricsPort = portField({
+  env: 'CAPSTAN_GATEWAY_METRICS_PORT',
+  key: 'gateway.metricsPort',
+  default: DEFAULT_PORTS.gatewayMetrics,
+  doc: 'Gateway Prometheus /metrics and /healthz port (kept off the public API port).',
+});
+
 /** Scheduler metrics port. */
 export const schedulerMetricsPort = portField({
   env: 'CAPSTAN_SCHEDULER_METRICS_PORT',

@@ -1,6 +1,7 @@
 import { defineConfig } from './config-field.js';
 import {
   databaseUrl,
+  gatewayMetricsPort,
   gatewayPort,
   listenHost,
   logLevel,
@@ -23,6 +24,7 @@ export const sharedConfigSpec = defineConfig({
   logLevel,
   listenHost,
   gatewayPort,
+  gatewayMetricsPort,
   safetyKernelPort,
   schedulerMetricsPort,
 });

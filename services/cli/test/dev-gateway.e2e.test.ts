@@ -99,6 +99,8 @@ describe('capstan dev with the gateway', { timeout: 240_000 }, () => {
       url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
       openapi: `${url}/v1/openapi.json`,
       docs: `${url}/docs`,
+      metrics: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/),
+      health: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/healthz$/),
       demoOrganizationId: expect.stringMatching(/^org_[0-9a-f]{32}$/),
       demoUser: 'demo@capstan.local',
       demoApiKey: expect.stringMatching(/^cacp_live_[A-Za-z0-9_-]{43}$/),

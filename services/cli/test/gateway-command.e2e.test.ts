@@ -57,6 +57,9 @@ describe('capstan gateway', { timeout: 60_000 }, () => {
     });
     const anonymous = await fetch(`${url}/v1/jobs`);
     expect(anonymous.status).toBe(401);
+    const metricsUrl = /^gateway metrics at (http:\/\/127\.0\.0\.1:\d+\/metrics)$/m.exec(gateway.stderr())?.[1];
+    expect(metricsUrl).toBeDefined();
+    expect(await (await fetch(metricsUrl!)).text()).toContain('capstan_gateway_http_requests_total');
 
     gateway.child.kill('SIGINT');
     expect(await gateway.exited).toBe(0);

@@ -17,7 +17,14 @@ export function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
       delete env[key];
     }
   }
-  return { ...env, CAPSTAN_DEV_NATS_PORT: '0', CAPSTAN_DEV_REDIS_PORT: '0', CAPSTAN_GATEWAY_PORT: '0', ...extra };
+  return {
+    ...env,
+    CAPSTAN_DEV_NATS_PORT: '0',
+    CAPSTAN_DEV_REDIS_PORT: '0',
+    CAPSTAN_GATEWAY_PORT: '0',
+    CAPSTAN_GATEWAY_METRICS_PORT: '0',
+    ...extra,
+  };
 }
 
 /** A running `capstan` process with its output collected. */

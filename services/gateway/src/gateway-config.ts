@@ -1,6 +1,7 @@
 import {
   databaseUrl,
   field,
+  gatewayMetricsPort,
   gatewayPort,
   type InferConfig,
   listenHost,
@@ -23,6 +24,7 @@ export const gatewayConfigSpec = {
   logLevel,
   listenHost,
   port: gatewayPort,
+  metricsPort: gatewayMetricsPort,
   jwtSecret: field({
     env: 'CAPSTAN_GATEWAY_JWT_SECRET',
     key: 'gateway.jwtSecret',

@@ -2,7 +2,8 @@ import { hostname } from 'node:os';
 import { type Bus, createBus } from '@capstan/bus';
 import { resolveDatabaseUrl } from '@capstan/config';
 import { createLogger } from '@capstan/log';
-import { createDatabase, migrationStatus, redactDatabaseUrl, type StoreDatabase } from '@capstan/store';
+import { createServiceRegistry, startMetricsServer } from '@capstan/metrics';
+import { createDatabase, migrationStatus, pingDatabase, redactDatabaseUrl, type StoreDatabase } from '@capstan/store';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -21,6 +22,7 @@ import { GatewayStartError } from './errors/gateway-start-error.js';
 import type { GatewayServiceConfig } from './gateway-config.js';
 import type { GatewayRouteModule } from './http/route-module.js';
 import { createJobsContext } from './jobs/jobs-context.js';
+import { createGatewayMetrics } from './observability/gateway-metrics.js';
 
 /** The migration that creates the gateway's tables; the gateway refuses to start without it. */
 export const GATEWAY_MIGRATION = '0004-gateway';
@@ -45,6 +47,8 @@ export interface GatewayServiceDeps {
 export interface GatewayService {
   /** Base URL, e.g. `http://127.0.0.1:4001`. */
   url: string;
+  /** Base URL of `/metrics` and `/healthz` (Prometheus), e.g. `http://127.0.0.1:9091`. */
+  metricsUrl: string;
   /** The fastify app (for in-process tests: `app.inject`). */
   app: FastifyInstance;
   /** The shared context (database, bus, presence…). */
@@ -111,6 +115,7 @@ export async function startGatewayService(
     for (const fn of cleanups.reverse()) await Promise.resolve(fn()).catch(() => {});
     if (ownsStore) await store.close();
   };
+  const registry = createServiceRegistry();
   let redis: Redis | undefined;
   let bus: Bus | undefined;
   let keyUsage: KeyUsageTracker | undefined;
@@ -119,7 +124,7 @@ export async function startGatewayService(
     await assertMigrated(store, databaseUrl);
     redis = await connectRedis(config.redisUrl, logger);
     cleanups.push(() => redis?.quit());
-    bus = await createBus({ servers: config.natsUrl.split(','), senderId: id, logger });
+    bus = await createBus({ servers: config.natsUrl.split(','), senderId: id, logger, registry });
     cleanups.push(() => bus?.close());
     const secret = await resolveJwtSecret(store.db, config.jwtSecret);
     if (secret.source === 'database') {
@@ -136,7 +141,17 @@ export async function startGatewayService(
     cleanups.push(() => clearInterval(sweep));
     const jobs = createJobsContext({ config, redis, bus, logger });
     cleanups.push(() => jobs.close());
-    const credentials = createCredentialResolver({ db: store.db, jwt, keyUsage, cacheTtlMs: config.credentialCacheMs });
+    const metrics = createGatewayMetrics(registry, {
+      streams: jobs.context.streams,
+      jobEvents: jobs.context.jobEvents,
+    });
+    const credentials = createCredentialResolver({
+      db: store.db,
+      jwt,
+      keyUsage,
+      cacheTtlMs: config.credentialCacheMs,
+      onLookup: metrics.credentialLookup,
+    });
     const credentialChanges = shareCredentialChanges(bus, credentials, logger);
     cleanups.push(() => credentialChanges.stop());
 
@@ -151,7 +166,11 @@ export async function startGatewayService(
       credentials,
       credentialChanges,
       keyUsage,
-      audit: createAuditLog(store.db, logger, { maxConcurrentInserts: store.kind === 'pglite' ? 1 : 2 }),
+      audit: createAuditLog(store.db, logger, {
+        maxConcurrentInserts: store.kind === 'pglite' ? 1 : 2,
+        onWriteFailed: metrics.auditWriteFailed,
+      }),
+      metrics,
       presence,
       ...jobs.context,
     };
@@ -160,10 +179,31 @@ export async function startGatewayService(
     cleanups.push(() => app.close());
     const address = await app.listen({ host: config.listenHost, port: config.port });
     const url = address.replace('[::1]', '127.0.0.1');
-    logger.info({ gateway_id: id, url, docs: `${url}/docs` }, 'gateway ready');
+    const liveRedis = redis;
+    const liveBus = bus;
+    const metricsServer = await startMetricsServer({
+      host: config.listenHost,
+      port: config.metricsPort,
+      registry,
+      healthy: async () =>
+        liveRedis.status === 'ready' &&
+        !liveBus.nc.isClosed() &&
+        (await pingDatabase(store.db).then(
+          () => true,
+          () => false,
+        )),
+    }).catch((cause: unknown) => {
+      throw new GatewayStartError(
+        `Cannot serve metrics on ${config.listenHost}:${config.metricsPort}: ${(cause as Error).message} (set CAPSTAN_GATEWAY_METRICS_PORT to a free port, or 0 for any)`,
+        { cause },
+      );
+    });
+    cleanups.push(() => metricsServer.close());
+    logger.info({ gateway_id: id, url, docs: `${url}/docs`, metrics: `${metricsServer.url}/metrics` }, 'gateway ready');
     let stopping: Promise<void> | undefined;
     return {
       url,
+      metricsUrl: metricsServer.url,
       app,
       context,
       stop() {

@@ -20,7 +20,8 @@ afterAll(async () => {
 
 function config(overrides: Partial<GatewayServiceConfig>): GatewayServiceConfig {
   const base = Object.fromEntries(Object.entries(gatewayConfigSpec).map(([k, f]) => [k, f.default]));
-  return { ...base, ...overrides } as GatewayServiceConfig;
+  // Any free metrics port: test files run in parallel.
+  return { ...base, metricsPort: 0, ...overrides } as GatewayServiceConfig;
 }
 
 describe('startGatewayService', () => {

@@ -37,6 +37,7 @@ export async function startTestGateway(overrides: Partial<GatewayServiceConfig> 
     logLevel: 'silent',
     listenHost: '127.0.0.1',
     port: 0,
+    metricsPort: 0,
     // Generous by default so parallel test files sharing 127.0.0.1 never throttle each other.
     rateLimitMax: 100_000,
     rateLimitAnonymousMax: 100_000,

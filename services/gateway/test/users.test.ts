@@ -418,6 +418,7 @@ describe('members on the embedded PGlite store', () => {
           redisUrl: services.redisUrl,
           listenHost: '127.0.0.1',
           port: 0,
+          metricsPort: 0,
           logLevel: 'silent',
         },
         { store, logger: pino({ level: 'silent' }) },

@@ -1,4 +1,3 @@
-export * from './metrics-server.js';
 export * from './routing-file.js';
 export * from './scheduler-config.js';
 export * from './start-scheduler-service.js';

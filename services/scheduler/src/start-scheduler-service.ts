@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { createBus, createPacketSecurity } from '@capstan/bus';
 import type { InferConfig } from '@capstan/config';
+import { createServiceRegistry, startMetricsServer } from '@capstan/metrics';
 import { createSafetyKernelPolicy, type SafetyKernelPolicy } from '@capstan/safety-client';
 import {
   allowAllPolicy,
@@ -12,9 +13,7 @@ import {
 } from '@capstan/scheduler';
 import { createDatabase, pingDatabase, type StoreDatabase } from '@capstan/store';
 import { type Logger, pino } from 'pino';
-import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createDeadLetterRecorder } from './dead-letter-recorder.js';
-import { startMetricsServer } from './metrics-server.js';
 import { type LiveRouting, watchRoutingFile } from './routing-file.js';
 import type { schedulerConfigSpec } from './scheduler-config.js';
 
@@ -43,8 +42,7 @@ export async function startSchedulerService(
 ): Promise<SchedulerService> {
   const logger = deps.logger ?? pino({ level: config.logLevel, base: { service: 'scheduler' } });
   const id = config.schedulerId || `scheduler-${hostname()}-${process.pid}`;
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  const registry = createServiceRegistry();
   // Built before connecting: a bad key file fails the start with the variable and file named.
   const security = createPacketSecurity({ ...config.signatures, senderId: id });
   const store = deps.store ?? (await createDatabase({ url: config.databaseUrl }));

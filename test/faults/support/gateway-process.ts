@@ -41,6 +41,7 @@ export async function startGatewayProcess(opts: GatewayProcessOptions): Promise<
       CAPSTAN_REDIS_URL: opts.redisUrl,
       CAPSTAN_DATABASE_URL: opts.databaseUrl,
       CAPSTAN_GATEWAY_PORT: String(port),
+      CAPSTAN_GATEWAY_METRICS_PORT: '0',
       CAPSTAN_LISTEN_HOST: '127.0.0.1',
       CAPSTAN_GATEWAY_ID: opts.name,
       CAPSTAN_LOG_LEVEL: process.env['FAULTS_LOG_LEVEL'] ?? 'info',

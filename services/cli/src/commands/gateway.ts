@@ -20,6 +20,7 @@ export function registerGatewayCommand(program: Command): void {
       try {
         const service = await gateway.startGatewayService(loadConfig(gateway.gatewayConfigSpec));
         process.stderr.write(`gateway serving ${service.url}/v1 (API reference at ${service.url}/docs)\n`);
+        process.stderr.write(`gateway metrics at ${service.metricsUrl}/metrics\n`);
         await new Promise<void>((resolve) => {
           const stop = () => void service.stop().then(resolve, resolve);
           process.once('SIGINT', stop);

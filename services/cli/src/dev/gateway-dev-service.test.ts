@@ -84,6 +84,8 @@ describe('gatewayDevService', { timeout: 60_000 }, () => {
         url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
         openapi: `${urls.url}/v1/openapi.json`,
         docs: `${urls.url}/docs`,
+        metrics: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/),
+        health: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/healthz$/),
         demoOrganizationId: expect.stringMatching(/^org_[0-9a-f]{32}$/),
         demoUser: DEMO_EMAIL,
         demoApiKey: expect.stringMatching(/^cacp_live_[A-Za-z0-9_-]{43}$/),
@@ -133,7 +135,9 @@ describe('gatewayDevService', { timeout: 60_000 }, () => {
 
     const warnings: string[] = [];
     const second = await withGateway(devContext(database, dataDir, warnings), async (urls) => urls);
-    expect({ ...second, url: first.url, openapi: first.openapi, docs: first.docs }).toEqual(first);
+    // Same demo tenant and key; the ports (any free one here) may differ.
+    const { url, openapi, docs, metrics, health } = first;
+    expect({ ...second, url, openapi, docs, metrics, health }).toEqual(first);
     expect(warnings).toEqual([]);
     const organizations = await database.db.selectFrom('organizations').select('name').execute();
     expect(organizations).toEqual([{ name: 'Capstan demo' }]);

@@ -21,6 +21,10 @@ export const gatewayDevService: DevService = {
     const config = loadConfig(gatewayConfigSpec);
     // 4001 when free, else a free port; a CAPSTAN_GATEWAY_PORT other than 4001 is used as is (0 = any free port).
     const port = config.port === DEFAULT_PORTS.gateway ? await ctx.port(DEFAULT_PORTS.gateway) : config.port;
+    const metricsPort =
+      config.metricsPort === DEFAULT_PORTS.gatewayMetrics
+        ? await ctx.port(DEFAULT_PORTS.gatewayMetrics)
+        : config.metricsPort;
     const service = await startGatewayService(
       {
         ...config,
@@ -30,6 +34,7 @@ export const gatewayDevService: DevService = {
         logLevel: ctx.logLevel,
         listenHost: ctx.host,
         port,
+        metricsPort,
       },
       { logger: ctx.logger, store: ctx.database },
     );
@@ -58,6 +63,8 @@ export const gatewayDevService: DevService = {
           url: service.url,
           openapi: `${service.url}/v1/openapi.json`,
           docs: `${service.url}/docs`,
+          metrics: `${service.metricsUrl}/metrics`,
+          health: `${service.metricsUrl}/healthz`,
           demoOrganizationId: credentials.organizationId,
           demoUser: credentials.email,
           demoApiKey: credentials.apiKey,

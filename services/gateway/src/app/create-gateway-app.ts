@@ -72,6 +72,11 @@ export async function createGatewayApp(
     if (closing) reply.header('connection', 'close');
     return payload;
   });
+  app.addHook('onResponse', async (request, reply) => {
+    // The route's pattern, never the raw URL (ids would make every request its own series).
+    const route = request.is404 ? 'unmatched' : (request.routeOptions.url ?? 'unmatched');
+    context.metrics.observeRequest(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
+  });
   app.addHook('onRequest', async (request, reply) => {
     reply.header(TRACE_ID_HEADER, request.id);
     // Overload shedding comes before authentication: a refusal must cost far less than an acceptance, or refused

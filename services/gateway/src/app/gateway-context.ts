@@ -11,6 +11,7 @@ import type { JwtService } from '../auth/jwt-service.js';
 import type { KeyUsageTracker } from '../auth/key-usage-tracker.js';
 import type { GatewayServiceConfig } from '../gateway-config.js';
 import type { JobsContext } from '../jobs/jobs-context.js';
+import type { GatewayMetrics } from '../observability/gateway-metrics.js';
 
 /**
  * Everything a route module may use, available as `app.gateway` inside every route module. Built once by
@@ -42,6 +43,8 @@ export interface GatewayContext extends JobsContext {
   audit: AuditLog;
   /** Live worker/agent presence from `sys.heartbeat` and open connections. */
   presence: AgentPresence;
+  /** Prometheus metrics of this replica (served on `CAPSTAN_GATEWAY_METRICS_PORT`). */
+  metrics: GatewayMetrics;
 }
 
 declare module 'fastify' {

@@ -81,6 +81,8 @@ export interface AuditLogOptions {
   maxConcurrentInserts?: number;
   /** Most entries in one INSERT. @default 200 */
   maxBatch?: number;
+  /** Called for every entry the database refused (after it went to the error log). */
+  onWriteFailed?: () => void;
 }
 
 type AuditRow = Insertable<CapstanDatabase['audit_logs']>;
@@ -99,6 +101,7 @@ export function createAuditLog(db: Kysely<CapstanDatabase>, logger: Logger, opti
     } catch (err) {
       // The whole entry goes to the log (it holds no secrets), so an outage loses no audit record for good.
       logger.error({ err, audit_entry: row }, 'could not append audit log entry; the entry is in this log line');
+      options.onWriteFailed?.();
       return null;
     }
   };

@@ -47,6 +47,8 @@ export interface CredentialResolverOptions {
   cacheTtlMs?: number;
   /** Most cached rows (least recently used go first). @default 10000 */
   cacheMaxEntries?: number;
+  /** Told how each key or user row was found: in the cache, or read from the database (metrics). */
+  onLookup?: (result: 'cached' | 'read') => void;
 }
 
 const MAX_CREDENTIAL_LENGTH = 4096;
@@ -76,9 +78,16 @@ export function createCredentialResolver(options: CredentialResolverOptions): Cr
 
   /** `load()` through the cache under `key`. */
   async function cached<T extends object>(key: string, load: () => Promise<T | undefined>): Promise<T | undefined> {
-    if (!rows) return load();
+    if (!rows) {
+      options.onLookup?.('read');
+      return load();
+    }
     const hit = rows.get(key) as T | undefined;
-    if (hit) return hit;
+    if (hit) {
+      options.onLookup?.('cached');
+      return hit;
+    }
+    options.onLookup?.('read');
     const shared = reading.get(key) as Promise<T | undefined> | undefined;
     if (shared) return shared;
     const startedAt = generation;

@@ -1,13 +1,25 @@
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 
-/** Serves `/metrics` (Prometheus) and `/healthz` (200 when `healthy()` resolves true, else 503). */
-export async function startMetricsServer(opts: {
+/** Where and what {@link startMetricsServer} serves. */
+export interface MetricsServerOptions {
   host: string;
+  /** 0 picks a free port (see `url`). */
   port: number;
   registry: Registry;
+  /** Decides `/healthz`: true → 200, false or a rejection → 503. */
   healthy: () => Promise<boolean>;
-}): Promise<{ url: string; close(): Promise<void> }> {
+}
+
+/** A running metrics listener. */
+export interface MetricsServer {
+  /** `http://host:port` actually bound. */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Serves `/metrics` (Prometheus) and `/healthz` (200 when `healthy()` resolves true, else 503). */
+export async function startMetricsServer(opts: MetricsServerOptions): Promise<MetricsServer> {
   const server: Server = createServer((req, res) => {
     void (async () => {
       if (req.url === '/metrics') {
