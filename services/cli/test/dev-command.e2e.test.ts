@@ -4,14 +4,14 @@ import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type CliProcess, cliEnv, runCli, spawnCli, waitForReady } from './spawn-cli.js';
+import { type CliProcess, cliEnv, runCli, spawnCli, stopCli, waitForReady } from './spawn-cli.js';
 
 const dirs: string[] = [];
 const started: CliProcess[] = [];
 
-afterAll(() => {
+afterAll(async () => {
   // A failed assertion must not leave a dev stack running.
-  for (const cli of started) if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
+  await Promise.all(started.map((cli) => stopCli(cli)));
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 

@@ -5,16 +5,16 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadCompose } from './compose-file.js';
-import { type CliProcess, spawnCli, waitForReady } from './spawn-cli.js';
+import { type CliProcess, spawnCli, stopCli, waitForReady } from './spawn-cli.js';
 
 const run = promisify(execFile);
 const README = new URL('../../../README.md', import.meta.url);
 const dirs: string[] = [];
 const started: CliProcess[] = [];
 
-afterAll(() => {
+afterAll(async () => {
   // A failed assertion must not leave a dev stack running.
-  for (const cli of started) if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
+  await Promise.all(started.map((cli) => stopCli(cli)));
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createDatabase, migrateToLatest } from '@capstan/store';
 import { createTestDatabase, type TestDatabase, testServices } from '@capstan/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliProcess, cliEnv, runCli, spawnCli, waitFor } from './spawn-cli.js';
+import { type CliProcess, cliEnv, runCli, spawnCli, stopCli, waitFor } from './spawn-cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'capstan-gateway-cmd-'));
 const started: CliProcess[] = [];
@@ -22,7 +22,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  for (const cli of started) if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
+  await Promise.all(started.map((cli) => stopCli(cli)));
   await Promise.all([migrated?.drop(), empty?.drop()]);
   rmSync(dir, { recursive: true, force: true });
 });

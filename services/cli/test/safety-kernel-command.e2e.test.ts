@@ -12,7 +12,7 @@ import {
   testServices,
 } from '@capstan/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliProcess, cliEnv, runCli, spawnCli, waitFor } from './spawn-cli.js';
+import { type CliProcess, cliEnv, runCli, spawnCli, stopCli, waitFor } from './spawn-cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'capstan-safety-kernel-cmd-'));
 const started: CliProcess[] = [];
@@ -33,7 +33,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  for (const cli of started) if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
+  await Promise.all(started.map((cli) => stopCli(cli)));
   await Promise.all([nats?.stop(), redis?.stop(), database?.drop()]);
   rmSync(dir, { recursive: true, force: true });
 });

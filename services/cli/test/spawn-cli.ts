@@ -96,3 +96,15 @@ export async function waitForReady<T>(cli: CliProcess, timeoutMs = 60_000): Prom
   if (!match) throw new Error(`capstan dev exited with ${cli.child.exitCode}; stderr:\n${cli.stderr()}`);
   return JSON.parse(match[1]!) as T;
 }
+
+/**
+ * Stops what a test left running (e.g. after a failed assertion): SIGINT first, so `capstan dev` stops the
+ * nats-server and redis-server it started (a SIGKILL would orphan them), then SIGKILL after `graceMs`.
+ */
+export async function stopCli(cli: CliProcess, graceMs = 8_000): Promise<void> {
+  if (cli.child.exitCode !== null || cli.child.signalCode !== null) return;
+  cli.child.kill('SIGINT');
+  const timer = setTimeout(() => cli.child.kill('SIGKILL'), graceMs);
+  await cli.exited;
+  clearTimeout(timer);
+}
