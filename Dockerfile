@@ -41,9 +41,10 @@ RUN mkdir -p /var/lib/capstan && chown node:node /var/lib/capstan \
  && ln -s /app/services/cli/dist/main.js /usr/local/bin/capstan
 USER node
 VOLUME ["/var/lib/capstan"]
-# gateway (REST/WebSocket/SSE), safety kernel (Connect/gRPC/gRPC-Web), scheduler metrics: the DEFAULT_PORTS of
-# packages/config/src/defaults.ts, which the services listen on unless CAPSTAN_*_PORT says otherwise.
-EXPOSE 4001 50051 9090
+# gateway (REST/WebSocket/SSE), safety kernel (Connect/gRPC/gRPC-Web), then the scheduler's, the gateway's and the
+# kernel's metrics: the DEFAULT_PORTS of packages/config/src/defaults.ts, which the services listen on unless
+# CAPSTAN_*_PORT says otherwise.
+EXPOSE 4001 50051 9090 9091 9092
 ENTRYPOINT ["node", "/app/services/cli/dist/main.js"]
 # All registered services in one process, against the NATS/Redis/Postgres given by the environment; one service
 # replica instead: `gateway`, `safety-kernel` or `scheduler` (see docker-compose.yml).

@@ -66,6 +66,7 @@ const kernelConfig = (port: number) => ({
   logLevel: 'silent' as const,
   listenHost: '127.0.0.1',
   port,
+  metricsPort: 0,
   policyFile: bundleFile,
 });
 

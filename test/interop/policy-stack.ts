@@ -94,6 +94,7 @@ export async function startPolicyStack(name: string, kernel: SafetyKernelModule)
       const config = loadConfig(kernel.safetyKernelConfigSpec, {
         env: {
           SAFETY_KERNEL_PORT: '0',
+          CAPSTAN_SAFETY_KERNEL_METRICS_PORT: '0',
           CAPSTAN_LISTEN_HOST: '127.0.0.1',
           CAPSTAN_NATS_URL: infra.natsUrl,
           CAPSTAN_REDIS_URL: infra.redisUrl,

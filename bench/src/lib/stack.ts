@@ -70,6 +70,7 @@ export async function startKernel(
       {
         ...servers.env,
         SAFETY_KERNEL_PORT: String(port),
+        CAPSTAN_SAFETY_KERNEL_METRICS_PORT: '0',
         CAPSTAN_LISTEN_HOST: '127.0.0.1',
         CAPSTAN_POLICY_FILE: bundleFile,
         CAPSTAN_LOG_LEVEL: 'warn',

@@ -96,6 +96,7 @@ export async function policyRpc(opts: PolicyRpcOptions) {
       REDIS_URL: redis.url,
       DATABASE_URL: pg.url,
       SAFETY_KERNEL_PORT: String(port),
+      CAPSTAN_SAFETY_KERNEL_METRICS_PORT: '0',
       CAPSTAN_LISTEN_HOST: '127.0.0.1',
       CAPSTAN_POLICY_FILE: bundleFile,
       CAPSTAN_LOG_LEVEL: 'warn',

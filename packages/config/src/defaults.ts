@@ -13,6 +13,8 @@ export const DEFAULT_PORTS = Object.freeze({
   schedulerMetrics: 9090,
   /** Gateway Prometheus `/metrics` (its own port: the API port is public). */
   gatewayMetrics: 9091,
+  /** Safety kernel Prometheus `/metrics` (its own port, beside the RPC port). */
+  safetyKernelMetrics: 9092,
   /** NATS client port. */
   nats: 4222,
   /** Redis. */

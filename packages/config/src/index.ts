@@ -48,6 +48,7 @@ export {
   portField,
   redisUrl,
   s3,
+  safetyKernelMetricsPort,
   safetyKernelPort,
   schedulerMetricsPort,
 } from './shared-fields.js';

@@ -164,6 +164,14 @@ export const gatewayMetricsPort = portField({
   doc: 'Gateway Prometheus /metrics and /healthz port (kept off the public API port).',
 });
 
+/** Safety kernel metrics port. */
+export const safetyKernelMetricsPort = portField({
+  env: 'CAPSTAN_SAFETY_KERNEL_METRICS_PORT',
+  key: 'safetyKernel.metricsPort',
+  default: DEFAULT_PORTS.safetyKernelMetrics,
+  doc: 'Safety kernel Prometheus /metrics and /healthz port.',
+});
+
 /** Scheduler metrics port. */
 export const schedulerMetricsPort = portField({
   env: 'CAPSTAN_SCHEDULER_METRICS_PORT',

@@ -8,6 +8,7 @@ import {
   natsUrl,
   redisUrl,
   s3,
+  safetyKernelMetricsPort,
   safetyKernelPort,
   schedulerMetricsPort,
 } from './shared-fields.js';
@@ -26,5 +27,6 @@ export const sharedConfigSpec = defineConfig({
   gatewayPort,
   gatewayMetricsPort,
   safetyKernelPort,
+  safetyKernelMetricsPort,
   schedulerMetricsPort,
 });

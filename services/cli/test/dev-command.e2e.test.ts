@@ -98,6 +98,18 @@ describe('capstan dev', { timeout: 120_000 }, () => {
     expect(info.services['safety-kernel']?.['url']).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(info.services['scheduler']?.['metrics']).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
     expect(info.services['echo-worker']).toEqual({ topic: 'job.echo' });
+    // Every service's Prometheus endpoint answers with its own metrics, and its health check is green.
+    for (const [service, metric] of [
+      ['scheduler', 'capstan_jobs_active'],
+      ['gateway', 'capstan_gateway_streams_open'],
+      ['safety-kernel', 'capstan_safety_kernel_active_snapshot_info'],
+    ] as const) {
+      const urls = info.services[service]!;
+      const scraped = await fetch(urls['metrics']!);
+      expect(scraped.status, service).toBe(200);
+      expect(await scraped.text(), service).toContain(`# TYPE ${metric} `);
+      expect((await fetch(urls['health']!)).status, service).toBe(200);
+    }
     expect(JSON.parse(readFileSync(join(cwd, '.capstan', 'dev.json'), 'utf8'))).toEqual(info);
     expect(cli.stderr()).toMatch(/^capstan dev: applied migrations: 0001-bus-dead-letters(, |$)/m);
 

@@ -72,6 +72,7 @@ beforeAll(async () => {
     redisUrl: redis.url,
     databaseUrl: database.url,
     port: 0,
+    metricsPort: 0,
     logLevel: 'silent',
     policyFile: join(dir, 'active.yaml'),
   });

@@ -66,6 +66,10 @@ describe('capstan safety-kernel', { timeout: 60_000 }, () => {
     );
     const [, url, snapshot] = READY.exec(kernel.stderr()) ?? [];
     expect(snapshot).toMatch(/@cmd$/);
+    const metricsUrl = /safety kernel metrics at (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(kernel.stderr())?.[1];
+    const metrics = await fetch(metricsUrl!);
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toContain(`capstan_safety_kernel_active_snapshot_info{snapshot="${snapshot}"} 1`);
 
     const list = await runCli(['policy', 'list', '--kernel', url!], { cwd: dir });
     expect(list.code).toBe(0);

@@ -23,6 +23,7 @@ export function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
     CAPSTAN_DEV_REDIS_PORT: '0',
     CAPSTAN_GATEWAY_PORT: '0',
     CAPSTAN_GATEWAY_METRICS_PORT: '0',
+    CAPSTAN_SAFETY_KERNEL_METRICS_PORT: '0',
     ...extra,
   };
 }

@@ -44,6 +44,8 @@ export interface ApprovalStore {
     decision: { state: 'APPROVED' | 'REJECTED'; approver: string; reason: string },
     now: Date,
   ): Promise<{ row: ApprovalRow } | { problem: DecideProblem }>;
+  /** Approvals PENDING and not past their expiry (read only: nothing is marked EXPIRED). */
+  countOpen(now: Date): Promise<number>;
 }
 
 /** A new approval id: `apr_` + 20 random hex digits. */
@@ -170,6 +172,16 @@ export function createApprovalStore(db: Kysely<CapstanDatabase>): ApprovalStore 
         return { problem: { kind: 'expired', row: { ...current, state: 'EXPIRED' } } };
       }
       return { problem: { kind: 'not_pending', row: current } };
+    },
+
+    async countOpen(now) {
+      const row = await db
+        .selectFrom('policy_approvals')
+        .select((eb) => eb.fn.countAll<string | number>().as('n'))
+        .where('state', '=', 'PENDING')
+        .where('expires_at', '>', now)
+        .executeTakeFirstOrThrow();
+      return Number(row.n);
     },
   };
 }

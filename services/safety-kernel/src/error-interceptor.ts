@@ -34,14 +34,23 @@ export function undecodableRequestError(typeName: string, problem: string): Conn
 }
 
 /** Applies {@link toRpcError} to every RPC served through Connect, and answers requests flagged as malformed. */
-export function createErrorInterceptor(logger: Logger): Interceptor {
+export function createErrorInterceptor(
+  logger: Logger,
+  onError: (rpc: string, code: Code) => void = () => {},
+): Interceptor {
   return (next) => async (req) => {
+    const rpc = `${req.service.typeName}/${req.method.name}`;
     const malformed = req.contextValues.get(MALFORMED_REQUEST);
-    if (malformed !== undefined) throw undecodableRequestError(req.method.input.typeName, malformed);
+    if (malformed !== undefined) {
+      onError(rpc, Code.InvalidArgument);
+      throw undecodableRequestError(req.method.input.typeName, malformed);
+    }
     try {
       return await next(req);
     } catch (err) {
-      throw toRpcError(err, `${req.service.typeName}/${req.method.name}`, logger);
+      const error = toRpcError(err, rpc, logger);
+      onError(rpc, error.code);
+      throw error;
     }
   };
 }

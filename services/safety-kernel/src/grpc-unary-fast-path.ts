@@ -39,6 +39,8 @@ export interface GrpcUnaryFastPathOptions {
   toError: (err: unknown, rpc: string) => ConnectError;
   /** The message for a request that does not decode (the same one the Connect path gives). */
   undecodable: (typeName: string, problem: string) => ConnectError;
+  /** Sees every error answered on the fast path, protocol errors included (for metrics). */
+  onError?: (rpc: string, error: ConnectError) => void;
 }
 
 /** Binary gRPC only: JSON (`application/grpc+json`) and gRPC-Web stay with Connect. */
@@ -85,6 +87,7 @@ function serveUnary(
   const fail = (error: ConnectError) => {
     if (answered) return;
     answered = true;
+    options.onError?.(rpc, error);
     const trailer: Record<string, string> = {};
     setTrailerStatus(new Headers(), error).forEach((value, key) => {
       trailer[key] = value;

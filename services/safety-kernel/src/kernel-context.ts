@@ -5,6 +5,7 @@ import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { ApprovalStore } from './approval-store.js';
 import type { DecisionRecorder } from './decision-recorder.js';
+import type { KernelMetrics } from './kernel-metrics.js';
 import type { SnapshotRegistry } from './snapshot-registry.js';
 import type { SnapshotStore } from './snapshot-store.js';
 
@@ -17,6 +18,7 @@ export interface KernelContext {
   snapshots: SnapshotStore;
   approvals: ApprovalStore;
   decisions: DecisionRecorder;
+  metrics: KernelMetrics;
   /** The shared (Redis) velocity counter Check counts in. */
   velocity: VelocityCounter;
   /** Snapshots listed by ListSnapshots / ListBundles. */

@@ -28,6 +28,7 @@ describe('safety kernel on the caller’s embedded PGlite (capstan dev)', () => 
         logLevel: 'silent',
         listenHost: '127.0.0.1',
         port: 0,
+        metricsPort: 0,
         policyFile: '',
         keepSnapshots: 5,
         approvalTtlMs: 60_000,

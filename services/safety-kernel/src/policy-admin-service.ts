@@ -154,7 +154,13 @@ export function createPolicyAdminService(ctx: KernelContext): ServiceImpl<typeof
       requireText(req.bundleYaml, 'bundle_yaml', 'a policy bundle in YAML');
       const file = req.file || DEFAULT_BUNDLE_FILE;
       const actor = req.actor || 'admin-api';
-      const candidate = compileCandidate(registry, req.bundleYaml, file, 'bundle_yaml');
+      let candidate: ReturnType<typeof compileCandidate>;
+      try {
+        candidate = compileCandidate(registry, req.bundleYaml, file, 'bundle_yaml');
+      } catch (err) {
+        ctx.metrics.bundleRejected('admin');
+        throw err;
+      }
       const tests = await runBundleTests(candidate.bundle);
       if (req.activate && req.requireTestsPass && tests.some((t) => !t.passed)) throw failedTestsError(tests);
       const { snapshot } = await registry.store(req.bundleYaml, { file, source: 'admin', createdBy: actor });

@@ -6,6 +6,7 @@ describe('safetyKernelConfigSpec', () => {
   it('has the documented defaults', () => {
     expect(loadConfig(safetyKernelConfigSpec, { env: {} })).toMatchObject({
       port: DEFAULT_PORTS.safetyKernel,
+      metricsPort: DEFAULT_PORTS.safetyKernelMetrics,
       policyFile: '',
       keepSnapshots: 20,
       approvalTtlMs: 86_400_000,
@@ -17,6 +18,7 @@ describe('safetyKernelConfigSpec', () => {
     const config = loadConfig(safetyKernelConfigSpec, {
       env: {
         SAFETY_KERNEL_PORT: '0',
+        CAPSTAN_SAFETY_KERNEL_METRICS_PORT: '0',
         CAPSTAN_POLICY_FILE: '/etc/capstan/policy.yaml',
         CAPSTAN_POLICY_KEEP_SNAPSHOTS: '5',
         CAPSTAN_APPROVAL_TTL_MS: '60000',
@@ -29,6 +31,7 @@ describe('safetyKernelConfigSpec', () => {
     });
     expect(config).toEqual({
       port: 0,
+      metricsPort: 0,
       policyFile: '/etc/capstan/policy.yaml',
       keepSnapshots: 5,
       approvalTtlMs: 60_000,

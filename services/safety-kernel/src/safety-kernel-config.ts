@@ -8,6 +8,7 @@ import {
   parseIntegerEnv,
   portSchema,
   redisUrl,
+  safetyKernelMetricsPort,
 } from '@capstan/config';
 import { z } from 'zod';
 
@@ -28,6 +29,7 @@ export const safetyKernelConfigSpec = {
     expected: 'a TCP port number from 0 to 65535 (0 = any free port)',
     doc: 'Port serving Connect, gRPC and gRPC-Web (HTTP/1.1 and h2c) for SafetyKernel, PolicyAdmin and health.',
   }),
+  metricsPort: safetyKernelMetricsPort,
   policyFile: field({
     env: 'CAPSTAN_POLICY_FILE',
     key: 'safetyKernel.policyFile',

@@ -25,7 +25,7 @@ export const EFFECTIVE_CONFIG_FILE = '<effective_config>';
  * - ListSnapshots: the kept snapshot ids, newest first.
  */
 export function createSafetyKernelService(ctx: KernelContext) {
-  const { registry, velocity, approvals, decisions } = ctx;
+  const { registry, velocity, approvals, decisions, metrics } = ctx;
 
   const dryRun = async (request: Parameters<typeof evaluate>[1]): Promise<PolicyCheckResponse> => {
     try {
@@ -38,6 +38,7 @@ export function createSafetyKernelService(ctx: KernelContext) {
   return {
     async check(request) {
       assertValidCheckRequest(request);
+      const started = performance.now();
       const now = ctx.now();
       let response: PolicyCheckResponse;
       try {
@@ -49,6 +50,7 @@ export function createSafetyKernelService(ctx: KernelContext) {
         response.approvalRef = await approvals.ensure(request, response, ctx.approvalTtlMs, new Date(now));
       }
       decisions.record(request, response, new Date(now));
+      metrics.checkDecided(response.decision, response.ruleId, (performance.now() - started) / 1000);
       return response;
     },
 

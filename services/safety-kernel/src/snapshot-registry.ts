@@ -54,6 +54,8 @@ export interface SnapshotRegistryOptions {
   publish(changed: PolicyChanged): void;
   /** Largest bundle in bytes, passed to loadBundle. */
   maxBundleBytes?: number;
+  /** Called after the active snapshot changed (for metrics). */
+  onSwitch?(snapshot: LoadedSnapshot): void;
 }
 
 /**
@@ -90,7 +92,7 @@ export interface SnapshotRegistry {
 
 /** Creates a snapshot registry; call `initialize` before `active`. */
 export function createSnapshotRegistry(options: SnapshotRegistryOptions): SnapshotRegistry {
-  const { store, logger, keep, publish, maxBundleBytes } = options;
+  const { store, logger, keep, publish, maxBundleBytes, onSwitch } = options;
   const memory = new Map<string, LoadedSnapshot>();
   let current: LoadedSnapshot | undefined;
   let queue: Promise<unknown> = Promise.resolve();
@@ -141,6 +143,7 @@ export function createSnapshotRegistry(options: SnapshotRegistryOptions): Snapsh
         { snapshot: s.snapshotId, previous, rules: s.bundle.rules.length, cacheable: s.cacheable },
         `policy snapshot active (${why})`,
       );
+      onSwitch?.(s);
     }
   };
 

@@ -5,9 +5,10 @@ import type { InferConfig } from '@capstan/config';
 import { PolicyAdmin, PolicyChangedSchema } from '@capstan/gen/capstan/policy/v1/policy_admin_pb';
 import { SafetyKernel } from '@capstan/gen/cordum/agent/v1/safety_pb';
 import { Health } from '@capstan/gen/grpc/health/v1/health_pb';
+import { createServiceRegistry, startMetricsServer } from '@capstan/metrics';
 import { createRedisVelocityCounter, PolicyBundleError } from '@capstan/policy';
 import { CapstanSubjects } from '@capstan/protocol';
-import { createDatabase, type StoreDatabase } from '@capstan/store';
+import { createDatabase, pingDatabase, type StoreDatabase } from '@capstan/store';
 import { createContextValues } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { connect } from '@nats-io/transport-node';
@@ -17,10 +18,11 @@ import { createApprovalStore } from './approval-store.js';
 import { BUILTIN_BUNDLE_FILE, BUILTIN_DENY_ALL_BUNDLE } from './builtin-bundle.js';
 import { createDecisionRecorder } from './decision-recorder.js';
 import { createErrorInterceptor, toRpcError, undecodableRequestError } from './error-interceptor.js';
-import { PolicyFileError } from './errors.js';
+import { PolicyFileError, SafetyKernelError } from './errors.js';
 import { fastUnary, withGrpcUnaryFastPath } from './grpc-unary-fast-path.js';
 import { createHealthService, createHealthStatus, ServingStatus } from './health-service.js';
 import type { KernelContext } from './kernel-context.js';
+import { createKernelMetrics } from './kernel-metrics.js';
 import { ACTIVATION_RESYNC_MS, BUILTIN_SOURCE, MAX_REQUEST_BYTES } from './limits.js';
 import { guardMalformedRequests } from './malformed-request-guard.js';
 import { startMultiProtocolServer } from './multi-protocol-server.js';
@@ -51,6 +53,8 @@ export interface SafetyKernelServiceDeps {
 export interface SafetyKernelService {
   /** `http://host:port`: Connect, gRPC and gRPC-Web, HTTP/1.1 and h2c. */
   url: string;
+  /** `http://host:port` serving `/metrics` (Prometheus) and `/healthz`. */
+  metricsUrl: string;
   /** The snapshot id this replica answers with. */
   activeSnapshot(): string;
   /** Reports NOT_SERVING, finishes in-flight RPCs, writes queued decisions and closes every connection. */
@@ -105,11 +109,18 @@ export async function startSafetyKernelService(
     const snapshots = createSnapshotStore(store.db);
     const decisions = createDecisionRecorder({ db: store.db, logger });
     cleanups.push(() => decisions.close());
+    const approvals = createApprovalStore(store.db);
+    const metrics = createKernelMetrics(createServiceRegistry(), {
+      activeSnapshot: () => registry.active().snapshotId,
+      decisions: () => decisions.stats(),
+      openApprovals: () => approvals.countOpen(new Date()),
+    });
     const registry = createSnapshotRegistry({
       store: snapshots,
       logger,
       keep: config.keepSnapshots,
       publish: (changed) => nc.publish(CapstanSubjects.policyChanged, toBinary(PolicyChangedSchema, changed)),
+      onSwitch: () => metrics.snapshotSwitched(),
     });
 
     // Subscribe before choosing the snapshot, so an activation by another replica meanwhile is not missed.
@@ -176,6 +187,7 @@ export async function startSafetyKernelService(
             await registry.activate(snapshot.snapshotId, fileCause);
           } catch (err) {
             if (!(err instanceof PolicyBundleError)) throw err;
+            metrics.bundleRejected('file');
             logger.error(
               { file: config.policyFile, issues: err.issues, active: registry.active().snapshotId },
               `policy file change rejected; snapshot ${registry.active().snapshotId} stays active:\n${formatIssues(err.issues)}`,
@@ -198,8 +210,9 @@ export async function startSafetyKernelService(
       logger,
       registry,
       snapshots,
-      approvals: createApprovalStore(store.db),
+      approvals,
       decisions,
+      metrics,
       velocity: createRedisVelocityCounter({ redis }),
       keepSnapshots: config.keepSnapshots,
       approvalTtlMs: config.approvalTtlMs,
@@ -220,7 +233,7 @@ export async function startSafetyKernelService(
       readMaxBytes: MAX_REQUEST_BYTES,
       // A misspelt JSON field is an error naming the field, not a silently ignored value.
       jsonOptions: { ignoreUnknownFields: false },
-      interceptors: [createErrorInterceptor(logger)],
+      interceptors: [createErrorInterceptor(logger, metrics.rpcFailed)],
     });
     // The hot path: binary gRPC Check and Evaluate answered on node:http2 directly; everything else via Connect.
     const handler = withGrpcUnaryFastPath(connectHandler, {
@@ -231,6 +244,7 @@ export async function startSafetyKernelService(
       maxRequestBytes: MAX_REQUEST_BYTES,
       toError: (err, rpc) => toRpcError(err, rpc, logger),
       undecodable: undecodableRequestError,
+      onError: (rpc, err) => metrics.rpcFailed(rpc, err.code),
     });
     const server = await startMultiProtocolServer({
       host: config.listenHost,
@@ -240,15 +254,39 @@ export async function startSafetyKernelService(
     });
     cleanups.push(() => server.close());
     cleanups.push(() => shutdown.abort());
+    const metricsServer = await startMetricsServer({
+      host: config.listenHost,
+      port: config.metricsPort,
+      registry: metrics.registry,
+      // Redis only backs velocity rules (those answer UNAVAILABLE without it); the database and NATS back every RPC.
+      healthy: async () =>
+        !nc.isClosed() &&
+        (await pingDatabase(store.db).then(
+          () => true,
+          () => false,
+        )),
+    }).catch((cause: unknown) => {
+      throw new SafetyKernelError(
+        `Cannot serve metrics on ${config.listenHost}:${config.metricsPort}: ${(cause as Error).message} (set CAPSTAN_SAFETY_KERNEL_METRICS_PORT to a free port, or 0 for any)`,
+        { cause },
+      );
+    });
+    cleanups.push(() => metricsServer.close());
     health.setAll(ServingStatus.SERVING);
     logger.info(
-      { url: server.url, snapshot: registry.active().snapshotId, policy_file: config.policyFile || undefined },
+      {
+        url: server.url,
+        metrics: `${metricsServer.url}/metrics`,
+        snapshot: registry.active().snapshotId,
+        policy_file: config.policyFile || undefined,
+      },
       'safety kernel ready',
     );
 
     let stopping: Promise<void> | undefined;
     return {
       url: server.url,
+      metricsUrl: metricsServer.url,
       activeSnapshot: () => registry.active().snapshotId,
       stop() {
         stopping ??= (async () => {

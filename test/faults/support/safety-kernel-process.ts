@@ -39,6 +39,7 @@ export async function startSafetyKernelProcess(opts: SafetyKernelProcessOptions)
       CAPSTAN_REDIS_URL: opts.redisUrl,
       CAPSTAN_DATABASE_URL: opts.databaseUrl,
       CAPSTAN_SAFETY_KERNEL_PORT: String(opts.port),
+      CAPSTAN_SAFETY_KERNEL_METRICS_PORT: '0',
       CAPSTAN_LISTEN_HOST: '127.0.0.1',
       CAPSTAN_POLICY_FILE: policyFile,
       CAPSTAN_LOG_LEVEL: process.env['FAULTS_LOG_LEVEL'] ?? 'info',

@@ -24,6 +24,7 @@ export function registerSafetyKernelCommand(program: Command): void {
           `safety kernel serving Connect, gRPC and gRPC-Web at ${service.url}; active snapshot ` +
             `${service.activeSnapshot()}${config.policyFile ? ` (watching ${config.policyFile})` : ''}\n`,
         );
+        process.stderr.write(`safety kernel metrics at ${service.metricsUrl}/metrics\n`);
         await new Promise<void>((resolve) => {
           const stop = () => void service.stop().then(resolve, resolve);
           process.once('SIGINT', stop);

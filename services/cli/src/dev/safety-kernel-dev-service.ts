@@ -18,6 +18,11 @@ export const safetyKernelDevService: DevService = {
     // validated like the standalone service; the servers and the port are the dev stack's.
     const config = loadConfig(safetyKernelConfigSpec);
     const port = await ctx.port(DEFAULT_PORTS.safetyKernel);
+    // 9092 when free, else a free port; a CAPSTAN_SAFETY_KERNEL_METRICS_PORT other than 9092 is used as is.
+    const metricsPort =
+      config.metricsPort === DEFAULT_PORTS.safetyKernelMetrics
+        ? await ctx.port(DEFAULT_PORTS.safetyKernelMetrics)
+        : config.metricsPort;
     const policyFile = config.policyFile || DEV_POLICY_FILE;
     const service = await startSafetyKernelService(
       {
@@ -28,6 +33,7 @@ export const safetyKernelDevService: DevService = {
         logLevel: ctx.logLevel,
         listenHost: ctx.host,
         port,
+        metricsPort,
         policyFile,
       },
       { logger: ctx.logger, store: ctx.database },
@@ -43,7 +49,12 @@ export const safetyKernelDevService: DevService = {
       );
     }
     return {
-      urls: { url: service.url, policyFile },
+      urls: {
+        url: service.url,
+        policyFile,
+        metrics: `${service.metricsUrl}/metrics`,
+        health: `${service.metricsUrl}/healthz`,
+      },
       stop: () => service.stop(),
     };
   },

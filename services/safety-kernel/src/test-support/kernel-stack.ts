@@ -121,6 +121,7 @@ export function kernelConfig(
     logLevel: 'silent',
     listenHost: '127.0.0.1',
     port: 0,
+    metricsPort: 0,
     policyFile: '',
     keepSnapshots: 20,
     approvalTtlMs: 3_600_000,
