@@ -11,7 +11,7 @@ import { buildDist } from '../lib/build-dist.js';
 import { createCapstanTarget } from '../lib/capstan-target.js';
 import { ownCpuSeconds } from '../lib/e2e-phases.js';
 import { closedLoop } from '../lib/load.js';
-import { cpuSeconds, spawnFromDistByDefault } from '../lib/processes.js';
+import { cpuSeconds, spawnFromDistByDefault, syscallCounts } from '../lib/processes.js';
 import { startNoopPipeline } from '../lib/stack.js';
 
 // BENCH_DIST=1: the processes run the built packages on plain node, as in `pnpm bench` (better CPU profiles).
@@ -42,6 +42,17 @@ const redisStats = async () => {
   for (const m of info.matchAll(/cmdstat_(\w+):calls=(\d+)/g)) out[m[1]!] = Number(m[2]);
   return out;
 };
+const pids = {
+  scheduler: [scheduler.pid!, false],
+  worker: [worker.pid!, false],
+  kernel: [kernel.proc.pid!, false],
+  nats: [servers.nats.pid, false],
+  redis: [servers.redis.pid, false],
+  postgres: [servers.pg.pid, true],
+  client: [process.pid, false],
+} as const;
+const syscalls = () =>
+  Object.fromEntries(Object.entries(pids).map(([k, [pid, tree]]) => [k, syscallCounts(pid, tree)]));
 const cpu = () => ({
   scheduler: cpuSeconds(scheduler.pid!),
   worker: cpuSeconds(worker.pid!),
@@ -52,8 +63,9 @@ const cpu = () => ({
   client: ownCpuSeconds(),
 });
 await new Promise((r) => setTimeout(r, 1500)); // let pg stats settle (they are flushed by backends periodically)
-const [p0, r0, c0] = [await pgStats(), await redisStats(), cpu()];
+const [p0, r0, c0, s0] = [await pgStats(), await redisStats(), cpu(), syscalls()];
 const res = await closedLoop(target, jobs, 500);
+const s1 = syscalls();
 await new Promise((r) => setTimeout(r, 1500));
 const [p1, r1, c1] = [await pgStats(), await redisStats(), cpu()];
 const per = (a: number, b: number) => ((b - a) / jobs).toFixed(2);
@@ -74,6 +86,14 @@ console.log(
       (k) =>
         `${k} ${((1000 * ((c1 as Record<string, number>)[k]! - (c0 as Record<string, number>)[k]!)) / jobs).toFixed(3)}`,
     )
+    .join(', ')}`,
+);
+console.log(
+  `system calls per job (read / write / context switches): ${Object.keys(s1)
+    .map((k) => {
+      const [a, b] = [s0[k]!, s1[k]!];
+      return `${k} ${per(a.reads, b.reads)} / ${per(a.writes, b.writes)} / ${per(a.switches, b.switches)}`;
+    })
     .join(', ')}`,
 );
 const scans = await sql<Record<string, string>>`

@@ -99,6 +99,30 @@ export function cpuSeconds(pid: number, tree = false): number {
   return ticks / TICKS;
 }
 
+/**
+ * Read and write system calls (`/proc/<pid>/io` syscr/syscw: sockets included) and context switches (voluntary +
+ * involuntary, summed over every thread) of a process (and its descendants) so far. On two shared cores every
+ * write that wakes another process can switch it in, so these say as much about cost as CPU time does.
+ */
+export function syscallCounts(pid: number, tree = false): { reads: number; writes: number; switches: number } {
+  const pids = tree ? [pid, ...descendants(pid)] : [pid];
+  const out = { reads: 0, writes: 0, switches: 0 };
+  for (const p of pids) {
+    try {
+      const io = readFileSync(`/proc/${p}/io`, 'utf8');
+      out.reads += Number(/syscr:\s+(\d+)/.exec(io)?.[1] ?? 0);
+      out.writes += Number(/syscw:\s+(\d+)/.exec(io)?.[1] ?? 0);
+      for (const task of readdirSync(`/proc/${p}/task`)) {
+        const status = readFileSync(`/proc/${p}/task/${task}/status`, 'utf8');
+        for (const m of status.matchAll(/ctxt_switches:\s+(\d+)/g)) out.switches += Number(m[1]);
+      }
+    } catch {
+      // exited
+    }
+  }
+  return out;
+}
+
 /** Resident set size of a process (and its descendants), MiB. */
 export function rssMiB(pid: number, tree = false): number {
   const pids = tree ? [pid, ...descendants(pid)] : [pid];

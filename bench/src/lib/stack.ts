@@ -117,6 +117,8 @@ export async function startNoopPipeline(): Promise<NoopPipeline> {
     ...env,
     SAFETY_KERNEL_URL: kernel.url,
     POLICY_CACHE_TTL_MS: '60000',
+    // A diagnostic may try other group-commit settings (FLUSHES=1, FLUSH_AFTER=1 …).
+    ...Object.fromEntries(['FLUSHES', 'FLUSH_AFTER'].flatMap((k) => (process.env[k] ? [[k, process.env[k]]] : []))),
   });
   const worker = await spawnProc('sdk-worker.ts', env);
   await settle();

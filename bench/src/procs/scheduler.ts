@@ -1,4 +1,4 @@
-// A scheduler replica in its own process, for benchmarks: env NATS_URL, DATABASE_URL, SCHEDULER_ID, FLUSHES,
+// A scheduler replica in its own process, for benchmarks: env NATS_URL, DATABASE_URL, SCHEDULER_ID, FLUSHES, FLUSH_AFTER,
 // SUBMIT_BACKLOG_MAX, MAX_OPEN_JOBS;
 // SAFETY_KERNEL_URL asks that kernel's Check before every dispatch, built like the deployable scheduler service
 // builds it (POLICY_CACHE_TTL_MS: its decision cache, 0 = every job is a Check call); without it the allow-all policy.
@@ -27,6 +27,7 @@ const scheduler = await createScheduler({
   bus,
   db: store.db,
   maxConcurrentFlushes: Number(env['FLUSHES'] ?? 2),
+  ...(env['FLUSH_AFTER'] ? { concurrentFlushAfter: Number(env['FLUSH_AFTER']) } : {}),
   // SUBMIT_BACKLOG_MAX bounds the submit stream (what CAPSTAN_SUBMIT_BACKLOG_MAX does in the scheduler service).
   ...(env['SUBMIT_BACKLOG_MAX'] ? { streams: { submitBacklogMax: Number(env['SUBMIT_BACKLOG_MAX']) } } : {}),
   // MAX_OPEN_JOBS: what CAPSTAN_MAX_OPEN_JOBS does (stop taking submits while this many jobs are queued or running).

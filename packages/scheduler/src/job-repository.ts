@@ -88,6 +88,8 @@ export interface JobRepositoryOptions {
   maxBatch?: number;
   /** Concurrent group-commit transactions (≤ pool size; 1 for PGlite); @default 2 */
   maxConcurrentFlushes?: number;
+  /** Changes waiting before a flush starts beside a running one (see `concurrentAfter`); @default 32 */
+  concurrentFlushAfter?: number;
 }
 
 const JOB_COLUMNS = [
@@ -522,6 +524,7 @@ export function createJobRepository(db: Kysely<CapstanDatabase>, opts: JobReposi
     flush,
     maxBatch: opts.maxBatch ?? 500,
     maxConcurrent: opts.maxConcurrentFlushes ?? 2,
+    concurrentAfter: opts.concurrentFlushAfter ?? 32,
   });
 
   const flushProgress = async () => {

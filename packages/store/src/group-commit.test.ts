@@ -73,6 +73,30 @@ describe('createGroupCommit', () => {
     expect(await Promise.all(all)).toEqual([10, 20, 30, 40, 50]);
   });
 
+  it('with concurrentAfter, starts a second flush only once that many items wait; fewer join the next batch', async () => {
+    const f = controlledFlush();
+    const q = createGroupCommit({ flush: f.flush, maxConcurrent: 2, concurrentAfter: 3 });
+    const first = q.submit(1);
+    await tick();
+    expect(f.batches).toEqual([[1]]); // idle: starts at once, as without the option
+    const waiting = [q.submit(2), q.submit(3)];
+    await tick();
+    expect(f.batches).toHaveLength(1); // two waiting < 3: no second flush beside the running one
+    const more = [q.submit(4), q.submit(5)];
+    await tick();
+    expect(f.batches[1]).toEqual([2, 3, 4]); // the third waiting item started a concurrent flush
+    expect(q.pending()).toBe(5);
+    f.releaseOne();
+    expect(await first).toBe(10);
+    await tick();
+    expect(f.batches).toHaveLength(2); // a slot is free, but [2, 3, 4] still runs and one item is below 3
+    f.releaseOne();
+    await tick();
+    expect(f.batches[2]).toEqual([5]); // nothing running: it starts at once
+    f.releaseOne();
+    expect(await Promise.all([...waiting, ...more])).toEqual([20, 30, 40, 50]);
+  });
+
   it('rejects every item of a failed batch and keeps serving the next ones', async () => {
     const f = controlledFlush();
     const q = createGroupCommit({ flush: f.flush });

@@ -10,6 +10,13 @@ export interface GroupCommitOptions<T, R> {
   maxBatch?: number;
   /** Flushes running at once (≤ the connection pool size); @default 1 */
   maxConcurrent?: number;
+  /**
+   * While a flush runs, another one starts only once this many items wait; fewer wait for a running flush to end
+   * and go in the next, bigger batch. A statement's fixed cost (parse, plan, commit) is most of a small batch's, so
+   * at moderate load one flush at a time costs the database much less per item, and the concurrent flushes are
+   * kept for when a backlog builds. @default 1 (every free slot starts a flush)
+   */
+  concurrentAfter?: number;
 }
 
 /** A group-commit queue. */
@@ -26,13 +33,14 @@ export interface GroupCommit<T, R> {
 export function createGroupCommit<T, R>(opts: GroupCommitOptions<T, R>): GroupCommit<T, R> {
   const maxBatch = opts.maxBatch ?? 500;
   const maxConcurrent = opts.maxConcurrent ?? 1;
+  const concurrentAfter = Math.max(1, opts.concurrentAfter ?? 1);
   let queue: { item: T; resolve: (r: R) => void; reject: (e: unknown) => void }[] = [];
   let running = 0;
   let inFlight = 0;
   let drainWaiters: (() => void)[] = [];
 
   const pump = () => {
-    while (running < maxConcurrent && queue.length > 0) {
+    while (running < maxConcurrent && queue.length >= (running === 0 ? 1 : concurrentAfter)) {
       const batch = queue.length <= maxBatch ? queue : queue.slice(0, maxBatch);
       queue = queue.length <= maxBatch ? [] : queue.slice(maxBatch);
       running++;
@@ -66,7 +74,7 @@ export function createGroupCommit<T, R>(opts: GroupCommitOptions<T, R>): GroupCo
         queue.push({ item, resolve, reject });
         // Let the current tick's submits join the batch before it starts.
         if (queue.length === 1) queueMicrotask(pump);
-        else if (queue.length >= maxBatch) pump();
+        else if (queue.length >= maxBatch || queue.length === concurrentAfter) pump();
       });
     },
     drain() {
