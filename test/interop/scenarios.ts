@@ -298,7 +298,10 @@ export function defineSdkScenarios(lang: SdkLanguage): void {
           const servedBy = new Set<string>();
           // Least-loaded routing sends the SDK worker only some of each round (its 4 slots against the TS worker's
           // 10), and a job routed to the topic may still be taken by the TS worker, which shares the topic's queue
-          // group: keep going until both served, up to 10 rounds (a round takes a fraction of a second).
+          // group: keep going until both served, up to 10 rounds (a round takes a fraction of a second). (A CI run
+          // once saw the TS worker serve all 48 jobs of 4 rounds: the slot reserved on the SDK worker for a job the
+          // TS worker took stayed taken until the SDK worker's next heartbeat, leaving it "overloaded"; fixed in the
+          // scheduler, tested in lifecycle.integration.test.ts.)
           for (let round = 0; round < 10 && servedBy.size < 2; round++) {
             const results = await Promise.all(
               Array.from({ length: 12 }, (_, i) =>

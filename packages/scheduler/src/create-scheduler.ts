@@ -386,11 +386,25 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     wakeAdmission();
   };
 
+  /**
+   * Gives back the worker slot this replica reserved for a job's dispatch (its result came, it ended otherwise, or
+   * it is dispatched again); false when there was none. The slot is the routed worker's, whichever member of the
+   * topic's queue group ran the job: freeing another's would leave the routed one looking busy until its next
+   * heartbeat, and past 90 % of its slots it would get no jobs at all.
+   */
+  const unreserve = (jobId: string): boolean => {
+    const workerId = reservations.get(jobId);
+    if (workerId === undefined) return false;
+    reservations.delete(jobId);
+    workers.release(workerId);
+    return true;
+  };
+
   const remember = (r: JobRecord) => {
     const prev = cache.get(r.jobId);
     if (prev) metrics.active.dec({ state: prev.state });
     if (isTerminal(r.state)) {
-      reservations.delete(r.jobId);
+      unreserve(r.jobId);
       cache.delete(r.jobId);
       waitingForWorker.delete(r.jobId);
       tenantWait(r.tenant, r.jobId, false);
@@ -412,7 +426,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       tenantWait(prev.tenant, jobId, false);
     }
     cache.delete(jobId);
-    reservations.delete(jobId);
+    unreserve(jobId);
     waitingForWorker.delete(jobId);
   };
   const current = async (jobId: string): Promise<JobRecord | undefined> => cache.get(jobId) ?? (await repo.load(jobId));
@@ -572,6 +586,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       workers.live(now),
     );
     if (decision.kind === 'worker') {
+      unreserve(r.jobId); // a re-dispatch: the previous attempt's slot
       workers.reserve(decision.worker.workerId);
       reservations.set(r.jobId, decision.worker.workerId);
       b.to('DISPATCHED', reason, {
@@ -1159,6 +1174,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   const onResult = async (packet: PacketOf<'jobResult'>, ctx: HandlerContext) => {
     const res = packet.payload.value;
     const workerId = res.workerId || packet.senderId;
+    const reserved = reservations.has(res.jobId);
     const leaseHeader = ctx.header(CapstanHeaders.lease);
     if (!ID_PATTERN.test(res.jobId))
       throw new PacketRejectedError('INVALID_INPUT', `result with an invalid job id (expected ${ID_PATTERN})`);
@@ -1231,9 +1247,9 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       if (refusal.code === 'PERMISSION_DENIED') metrics.staleResults.inc({ kind: 'result' });
       throw refusal;
     }
-    // The worker has a free slot now: don't make waiting jobs wait for its next heartbeat.
-    workers.release(reservations.get(res.jobId) ?? workerId);
-    reservations.delete(res.jobId);
+    // The worker has a free slot now: don't make waiting jobs wait for its next heartbeat. A finished job's commit
+    // gave its reservation back already; without one, the slot is one the worker's heartbeat reported busy.
+    if (!unreserve(res.jobId) && !reserved) workers.release(workerId);
     wakeWaiting(1);
   };
 

@@ -125,6 +125,27 @@ describe('scheduler ↔ a raw CAP worker (wire contract only)', () => {
     expect((await stack().terminal(req.jobId))['state']).toBe('SUCCEEDED');
   });
 
+  it('frees the slot reserved on the routed worker when another member of the queue group ran the job', async () => {
+    const s = await stack().scheduler();
+    const tp = topic();
+    // CAP workers of one topic share its queue group: a job routed to one may be taken by the other. Heartbeats are
+    // slow, so only the scheduler's own reservations say how busy each worker is while the jobs run.
+    const a = await stack().worker(tp, { heartbeatMs: 60_000, maxParallel: 4 });
+    const b = await stack().worker(tp, { heartbeatMs: 60_000, maxParallel: 4 });
+    const live = () => s.workers.live(Date.now()).filter((w) => w.workerId === a.workerId || w.workerId === b.workerId);
+    await expect.poll(() => live().length).toBe(2);
+    for (let round = 0; round < 4; round++) {
+      const reqs = await Promise.all(Array.from({ length: 6 }, () => stack().submit(tp, { sleepMs: 20 })));
+      for (const r of reqs) expect((await stack().terminal(r.jobId))['state']).toBe('SUCCEEDED');
+    }
+    expect(a.received.length + b.received.length).toBe(24);
+    expect(a.received.length).toBeGreaterThan(0);
+    expect(b.received.length).toBeGreaterThan(0);
+    // Every slot came back, whichever worker ran the job (a leak would leave a worker looking busy until its next
+    // heartbeat, and past 90 % of its slots it would get no jobs at all).
+    await expect.poll(() => live().map((w) => w.reserved + w.activeJobs)).toEqual([0, 0]);
+  });
+
   it('dead-letters with no_workers after the wait bound', async () => {
     await stack().scheduler({ timings: { noWorkerWaitMs: 400 } });
     const req = await stack().submit(topic(), {});
