@@ -18,6 +18,8 @@ WORKDIR /app
 
 # Fetch packages from the lockfile alone, so this layer is reused until the lockfile changes.
 COPY pnpm-lock.yaml pnpm-workspace.yaml .npmrc ./
+# Patched dependencies (pnpm-workspace.yaml `patchedDependencies`, see patches/README.md) are applied on install.
+COPY patches ./patches
 RUN pnpm fetch
 
 COPY . .
