@@ -1179,9 +1179,11 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     if (!ID_PATTERN.test(res.jobId))
       throw new PacketRejectedError('INVALID_INPUT', `result with an invalid job id (expected ${ID_PATTERN})`);
     let refusal: PacketRejectedError | undefined;
+    let alreadyFinished = false;
     await withJob(res.jobId, (cur, now) => {
       refusal = undefined;
-      if (isTerminal(cur.state)) {
+      alreadyFinished = isTerminal(cur.state);
+      if (alreadyFinished) {
         logger.debug({ job_id: cur.jobId, state: cur.state, worker_id: workerId }, 'result for a finished job ignored');
         return undefined;
       }
@@ -1247,6 +1249,8 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       if (refusal.code === 'PERMISSION_DENIED') metrics.staleResults.inc({ kind: 'result' });
       throw refusal;
     }
+    // A job that had ended before (cancelled, timed out, a duplicate result) gave its slot back when it ended.
+    if (alreadyFinished) return;
     // The worker has a free slot now: don't make waiting jobs wait for its next heartbeat. A finished job's commit
     // gave its reservation back already; without one, the slot is one the worker's heartbeat reported busy.
     if (!unreserve(res.jobId) && !reserved) workers.release(workerId);

@@ -183,6 +183,8 @@ describe('startDev', { timeout: 90_000 }, () => {
       expect(stack.info.services['safety-kernel']).toEqual({
         url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
         policyFile: DEV_POLICY_FILE,
+        metrics: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/),
+        health: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/healthz$/),
       });
       const client = createClient({ bus, pointers });
       const echo = await client.submitAndWait({ topic: 'job.echo', input: { hi: 1 } }, { timeoutMs: 30_000 });
