@@ -1,3 +1,4 @@
+import { createTallyCounter } from '@capstan/metrics';
 import { Counter, type Registry } from 'prom-client';
 
 /** Metric names of the bus, defined once. */
@@ -33,14 +34,25 @@ export interface BusStats {
 export function createBusMetrics(registry?: Registry): BusMetrics {
   const registers = registry ? [registry] : [];
   const mk = (name: string, help: string, labelNames: string[]) => new Counter({ name, help, labelNames, registers });
-  const received = mk(BusMetricNames.received, 'Packets received by Capstan consumers', ['subject']);
+  // Counted for every packet: tallies, turned into labelled samples only when Prometheus scrapes.
+  const received = createTallyCounter({
+    registry,
+    name: BusMetricNames.received,
+    help: 'Packets received by Capstan consumers',
+    labelNames: ['subject'],
+  });
   const rejected = mk(BusMetricNames.rejected, 'Packets refused (malformed, wrong version, bad signature)', [
     'subject',
     'code',
   ]);
   const deadLettered = mk(BusMetricNames.deadLettered, 'Packets dead-lettered', ['subject']);
   const handlerErrors = mk(BusMetricNames.handlerErrors, 'Consumer handler failures', ['subject']);
-  const published = mk(BusMetricNames.published, 'Packets published', ['subject']);
+  const published = createTallyCounter({
+    registry,
+    name: BusMetricNames.published,
+    help: 'Packets published',
+    labelNames: ['subject'],
+  });
   const stats: BusStats = {
     received: 0,
     rejected: 0,
@@ -49,12 +61,17 @@ export function createBusMetrics(registry?: Registry): BusMetrics {
     published: 0,
     rejectedByCode: {},
   };
-  // Subject labels are bounded: job subjects are reduced to their first two tokens.
-  const label = (subject: string) => subject.split('.').slice(0, 3).join('.');
+  // Subject labels are bounded: subjects are reduced to their first three tokens (`worker.<id>.jobs` keeps the id).
+  const label = (subject: string) => {
+    const first = subject.indexOf('.');
+    const second = first < 0 ? -1 : subject.indexOf('.', first + 1);
+    const third = second < 0 ? -1 : subject.indexOf('.', second + 1);
+    return third < 0 ? subject : subject.slice(0, third);
+  };
   return {
     received(subject) {
       stats.received++;
-      received.inc({ subject: label(subject) });
+      received.inc(label(subject));
     },
     rejected(subject, code) {
       stats.rejected++;
@@ -71,7 +88,7 @@ export function createBusMetrics(registry?: Registry): BusMetrics {
     },
     published(subject) {
       stats.published++;
-      published.inc({ subject: label(subject) });
+      published.inc(label(subject));
     },
     snapshot() {
       return { ...stats, rejectedByCode: { ...stats.rejectedByCode } };

@@ -1,4 +1,5 @@
 import type { DecisionType } from '@capstan/gen/cordum/agent/v1/safety_pb';
+import { createTallyCounter } from '@capstan/metrics';
 import { Code } from '@connectrpc/connect';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { decisionTypeName } from './decision-names.js';
@@ -26,29 +27,14 @@ export interface KernelMetricsSources {
   openApprovals(): Promise<number>;
 }
 
-/**
- * Registers the kernel's metrics in `registry` (which should already hold the process defaults). Check only bumps
- * a number in a map per call; the labelled counter is brought up to date at scrape time, so the hot path pays no
- * label hashing.
- */
+/** Registers the kernel's metrics in `registry` (which should already hold the process defaults). */
 export function createKernelMetrics(registry: Registry, sources: KernelMetricsSources): KernelMetrics {
-  /** Checks per `decision\u0000rule`, since start. */
-  const decided = new Map<string, number>();
-  const reported = new Map<string, number>();
-  new Counter({
+  // Counted on every Check: a tally, labelled only when Prometheus scrapes.
+  const decided = createTallyCounter({
+    registry,
     name: 'capstan_safety_kernel_checks_total',
     help: 'Check calls answered, by decision and the rule that decided ("default" = no rule matched)',
     labelNames: ['decision', 'rule_id'],
-    registers: [registry],
-    collect() {
-      for (const [key, total] of decided) {
-        const delta = total - (reported.get(key) ?? 0);
-        if (delta <= 0) continue;
-        const [decision = '', rule_id = ''] = key.split('\u0000');
-        this.inc({ decision, rule_id }, delta);
-        reported.set(key, total);
-      }
-    },
   });
   const checkSeconds = new Histogram({
     name: 'capstan_safety_kernel_check_duration_seconds',
@@ -126,8 +112,7 @@ export function createKernelMetrics(registry: Registry, sources: KernelMetricsSo
   return {
     registry,
     checkDecided(decision, ruleId, seconds) {
-      const key = `${decisionTypeName(decision)}\u0000${ruleId}`;
-      decided.set(key, (decided.get(key) ?? 0) + 1);
+      decided.inc(decisionTypeName(decision), ruleId);
       checkSeconds.observe(seconds);
     },
     rpcFailed(rpc, code) {

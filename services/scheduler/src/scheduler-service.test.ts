@@ -79,6 +79,13 @@ describe('scheduler service', () => {
         )
         .toEqual([['sys.job.result', '101', 'scheduler-result']]);
       await store.close();
+      // The garbage packet is in the bus counters, labelled by its subject.
+      const after = await (await fetch(`${service.metricsUrl}/metrics`)).text();
+      expect(after).toMatch(/^capstan_bus_packets_received_total\{subject="sys\.job\.result"\} 1$/m);
+      expect(after).toMatch(
+        /^capstan_bus_packets_rejected_total\{subject="sys\.job\.result",code="MALFORMED_PACKET"\} 1$/m,
+      );
+      expect(after).toMatch(/^capstan_bus_dead_letters_total\{subject="sys\.job\.result"\} 1$/m);
       expect(service.scheduler.id).toBe('svc-test');
     } finally {
       await service.stop();
