@@ -13,6 +13,8 @@ capstan_ensure_pnpm
 capstan_ensure_deps
 # protoc: the golden-vector tests cross-check our encoding with it; postgresql: integration tests.
 capstan_ensure_apt nats-server redis-server postgresql protobuf-compiler
+# promtool: the alert rules in deploy/prometheus are checked and unit-tested.
+capstan_ensure_promtool
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/capstan-test.XXXXXX")"
 trap 'rm -rf "$work"' EXIT

@@ -113,6 +113,28 @@ capstan_apt_package_present() {
 
 CAPSTAN_APT_UPDATED=0
 
+# promtool (Debian's prometheus package, without its recommends: node exporters and the like) checks and unit-tests
+# the alert rules in deploy/prometheus. Installing it does not start a Prometheus server here (no init system).
+capstan_ensure_promtool() {
+  command -v promtool >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    capstan_die "missing promtool; install as root with:
+    apt-get update && apt-get install -y --no-install-recommends prometheus
+  then run this command again"
+  fi
+  command -v apt-get >/dev/null 2>&1 || capstan_die "missing promtool and apt-get is not available; install Prometheus's promtool"
+  capstan_log "installing prometheus (for promtool) with apt-get"
+  export DEBIAN_FRONTEND=noninteractive
+  if [ "$CAPSTAN_APT_UPDATED" -eq 0 ]; then
+    apt-get update >&2 || capstan_die "apt-get update failed"
+    CAPSTAN_APT_UPDATED=1
+  fi
+  apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=300 prometheus >&2 ||
+    capstan_die "apt-get install prometheus failed"
+  hash -r
+  command -v promtool >/dev/null 2>&1 || capstan_die "prometheus was installed but promtool is still not found"
+}
+
 # Installs the given Debian packages when missing: as root through apt-get; otherwise prints the command.
 capstan_ensure_apt() {
   local missing=() pkg

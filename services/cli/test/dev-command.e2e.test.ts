@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
+import { alertRuleMetrics, declaredMetrics } from './prometheus-files.js';
 import { type CliProcess, cliEnv, runCli, spawnCli, stopCli, waitForReady } from './spawn-cli.js';
 
 const dirs: string[] = [];
@@ -99,6 +100,7 @@ describe('capstan dev', { timeout: 120_000 }, () => {
     expect(info.services['scheduler']?.['metrics']).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
     expect(info.services['echo-worker']).toEqual({ topic: 'job.echo' });
     // Every service's Prometheus endpoint answers with its own metrics, and its health check is green.
+    const declared = new Set<string>();
     for (const [service, metric] of [
       ['scheduler', 'capstan_jobs_active'],
       ['gateway', 'capstan_gateway_streams_open'],
@@ -107,9 +109,13 @@ describe('capstan dev', { timeout: 120_000 }, () => {
       const urls = info.services[service]!;
       const scraped = await fetch(urls['metrics']!);
       expect(scraped.status, service).toBe(200);
-      expect(await scraped.text(), service).toContain(`# TYPE ${metric} `);
+      const page = await scraped.text();
+      expect(page, service).toContain(`# TYPE ${metric} `);
+      for (const name of declaredMetrics(page)) declared.add(name);
       expect((await fetch(urls['health']!)).status, service).toBe(200);
     }
+    // The alert rules shipped in deploy/prometheus query only metrics the services really export.
+    expect(alertRuleMetrics().filter((name) => !declared.has(name))).toEqual([]);
     expect(JSON.parse(readFileSync(join(cwd, '.capstan', 'dev.json'), 'utf8'))).toEqual(info);
     expect(cli.stderr()).toMatch(/^capstan dev: applied migrations: 0001-bus-dead-letters(, |$)/m);
 
