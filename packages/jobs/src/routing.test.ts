@@ -191,22 +191,49 @@ describe('worker registry', () => {
   it('frees a slot when a job of the worker finishes between heartbeats', () => {
     const reg = createWorkerRegistry();
     reg.observeHeartbeat(create(HeartbeatSchema, { workerId: 'w', activeJobs: 1 }), 0);
-    reg.reserve('w');
-    reg.release('w');
+    reg.reserve('w', 'j1', 10);
+    reg.release('w', 'j1'); // its own reservation
     expect(reg.get('w')).toMatchObject({ reserved: 0, activeJobs: 1 });
-    reg.release('w');
+    reg.release('w'); // a job the heartbeat reported
     reg.release('w');
     expect(reg.get('w')).toMatchObject({ reserved: 0, activeJobs: 0 });
   });
 
-  it('resets reservations when a heartbeat reports fresh load', () => {
+  it('hands reservations over to a heartbeat that can have counted them', () => {
     const reg = createWorkerRegistry();
     reg.observeHeartbeat(create(HeartbeatSchema, { workerId: 'w' }), 0);
-    reg.reserve('w');
-    reg.reserve('w');
+    reg.reserve('w', 'j1', 0);
+    reg.reserve('w', 'j2', 0);
     expect(reg.get('w')?.reserved).toBe(2);
     reg.observeHeartbeat(create(HeartbeatSchema, { workerId: 'w', activeJobs: 2 }), 100);
     expect(reg.get('w')).toMatchObject({ reserved: 0, activeJobs: 2 });
+    // Their results now free the slots the heartbeat reported.
+    reg.release('w', 'j1');
+    expect(reg.get('w')).toMatchObject({ reserved: 0, activeJobs: 1 });
+  });
+
+  it('keeps counting jobs sent just before a heartbeat, which cannot be in its active_jobs yet', () => {
+    const reg = createWorkerRegistry({ reservationCoverMs: 100 });
+    reg.observeHeartbeat(create(HeartbeatSchema, { workerId: 'w', maxParallelJobs: 4 }), 0);
+    for (const id of ['j1', 'j2', 'j3', 'j4']) reg.reserve('w', id, 950);
+    // A beat sent while the four were on the wire says 0 active: the worker must not look idle.
+    reg.observeHeartbeat(create(HeartbeatSchema, { workerId: 'w', maxParallelJobs: 4, activeJobs: 0 }), 1000);
+    expect(reg.get('w')).toMatchObject({ reserved: 4, activeJobs: 0 });
+    expect(isOverloaded(reg.get('w')!)).toBe(true);
+    reg.release('w', 'j1');
+    expect(reg.get('w')?.reserved).toBe(3);
+    // The next beat counts the other three as active.
+    reg.observeHeartbeat(create(HeartbeatSchema, { workerId: 'w', maxParallelJobs: 4, activeJobs: 3 }), 2000);
+    expect(reg.get('w')).toMatchObject({ reserved: 0, activeJobs: 3 });
+  });
+
+  it('forgets the reservations of a worker that expired', () => {
+    const reg = createWorkerRegistry();
+    reg.observeHeartbeat(create(HeartbeatSchema, { workerId: 'w' }), 0);
+    reg.reserve('w', 'j1', 0);
+    expect(reg.expire(60_000).map((w) => w.workerId)).toEqual(['w']);
+    reg.observeHeartbeat(create(HeartbeatSchema, { workerId: 'w' }), 60_001);
+    expect(reg.get('w')?.reserved).toBe(0);
   });
 });
 

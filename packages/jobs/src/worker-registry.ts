@@ -23,7 +23,10 @@ export interface WorkerInfo {
   lastSeenMs: number;
   /** Observed heartbeat interval (EWMA), ms; 0 until two beats were seen. */
   intervalMs: number;
-  /** Jobs the scheduler sent since the last heartbeat (heartbeats lag behind dispatches). */
+  /**
+   * Jobs the scheduler sent that the last heartbeat cannot have counted yet (sent less than the registry's
+   * `reservationCoverMs` before it arrived, or after it): heartbeats lag behind dispatches.
+   */
   reserved: number;
   /** `active_jobs` exactly as the last heartbeat said (`activeJobs` is also lowered locally as results arrive). */
   reportedActiveJobs: number;
@@ -37,16 +40,25 @@ export interface WorkerRegistryOptions {
   maxExpiryMs?: number;
   /** Lower bound of the expiry; @default 3000 */
   minExpiryMs?: number;
+  /**
+   * A job sent this long before a heartbeat arrived is taken to be in that beat's `active_jobs` (or done); one
+   * sent later is still counted as reserved, so a beat sent while jobs are on the wire does not make the worker
+   * look idle. @default 100
+   */
+  reservationCoverMs?: number;
 }
 
 /** Live workers known from `sys.heartbeat` and `sys.handshake`. */
 export interface WorkerRegistry {
   observeHeartbeat(hb: Heartbeat, nowMs: number): WorkerInfo;
   observeHandshake(hs: Handshake, nowMs: number): void;
-  /** Counts a dispatch against the worker until its next heartbeat reports it. */
-  reserve(workerId: string): void;
-  /** A job of the worker finished since its last heartbeat: frees the slot without waiting for the next beat. */
-  release(workerId: string): void;
+  /** Counts the dispatch of `jobId` against the worker until a heartbeat can have counted it. */
+  reserve(workerId: string, jobId: string, nowMs: number): void;
+  /**
+   * A job of the worker finished (or will not reach it): frees its slot without waiting for the next beat — the
+   * reservation of `jobId` when it is still counted, else one of the active jobs the last heartbeat reported.
+   */
+  release(workerId: string, jobId?: string): void;
   get(workerId: string): WorkerInfo | undefined;
   /** True while the worker's beats are on time. */
   isLive(workerId: string, nowMs: number): boolean;
@@ -64,8 +76,11 @@ export function createWorkerRegistry(opts: WorkerRegistryOptions = {}): WorkerRe
   const missedBeats = opts.missedBeats ?? 3;
   const maxExpiry = opts.maxExpiryMs ?? 15_000;
   const minExpiry = opts.minExpiryMs ?? 3_000;
+  const coverMs = opts.reservationCoverMs ?? 100;
   const workers = new Map<string, WorkerInfo>();
   const handshakes = new Map<string, { readyTopics: string[]; directDispatch: boolean }>();
+  /** Per worker: reserved job id → when it was sent, for the reservations no heartbeat can have counted yet. */
+  const pending = new Map<string, Map<string, number>>();
 
   const expiryOf = (w: WorkerInfo) =>
     w.lastSeenMs +
@@ -102,6 +117,11 @@ export function createWorkerRegistry(opts: WorkerRegistryOptions = {}): WorkerRe
               : Math.round(prev.intervalMs * 0.7 + gap * 0.3),
         reserved: 0,
       };
+      const reservations = pending.get(hb.workerId);
+      if (reservations) {
+        for (const [jobId, at] of reservations) if (at <= nowMs - coverMs) reservations.delete(jobId);
+        info.reserved = reservations.size;
+      }
       workers.set(hb.workerId, info);
       return info;
     },
@@ -111,14 +131,19 @@ export function createWorkerRegistry(opts: WorkerRegistryOptions = {}): WorkerRe
       const w = workers.get(hs.componentId);
       if (w) workers.set(hs.componentId, { ...w, ...entry });
     },
-    reserve(workerId) {
-      const w = workers.get(workerId);
-      if (w) w.reserved++;
-    },
-    release(workerId) {
+    reserve(workerId, jobId, nowMs) {
       const w = workers.get(workerId);
       if (!w) return;
-      if (w.reserved > 0) w.reserved--;
+      let reservations = pending.get(workerId);
+      if (!reservations) pending.set(workerId, (reservations = new Map()));
+      reservations.set(jobId, nowMs);
+      w.reserved = reservations.size;
+    },
+    release(workerId, jobId) {
+      const w = workers.get(workerId);
+      if (!w) return;
+      const reservations = pending.get(workerId);
+      if (jobId !== undefined && reservations?.delete(jobId)) w.reserved = reservations.size;
       else if (w.activeJobs > 0) w.activeJobs--;
     },
     get: (workerId) => workers.get(workerId),
@@ -134,6 +159,7 @@ export function createWorkerRegistry(opts: WorkerRegistryOptions = {}): WorkerRe
       for (const w of workers.values()) {
         if (nowMs > expiryOf(w)) {
           workers.delete(w.workerId);
+          pending.delete(w.workerId);
           gone.push(w);
         }
       }

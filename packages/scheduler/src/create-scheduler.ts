@@ -396,7 +396,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     const workerId = reservations.get(jobId);
     if (workerId === undefined) return false;
     reservations.delete(jobId);
-    workers.release(workerId);
+    workers.release(workerId, jobId);
     return true;
   };
 
@@ -587,7 +587,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     );
     if (decision.kind === 'worker') {
       unreserve(r.jobId); // a re-dispatch: the previous attempt's slot
-      workers.reserve(decision.worker.workerId);
+      workers.reserve(decision.worker.workerId, r.jobId, now);
       reservations.set(r.jobId, decision.worker.workerId);
       b.to('DISPATCHED', reason, {
         attempt: r.attempt + 1,
