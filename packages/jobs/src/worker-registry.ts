@@ -135,7 +135,10 @@ export function createWorkerRegistry(opts: WorkerRegistryOptions = {}): WorkerRe
       const w = workers.get(workerId);
       if (!w) return;
       let reservations = pending.get(workerId);
-      if (!reservations) pending.set(workerId, (reservations = new Map()));
+      if (!reservations) {
+        reservations = new Map();
+        pending.set(workerId, reservations);
+      }
       reservations.set(jobId, nowMs);
       w.reserved = reservations.size;
     },
