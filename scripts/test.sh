@@ -13,8 +13,9 @@ capstan_ensure_pnpm
 capstan_ensure_deps
 # protoc: the golden-vector tests cross-check our encoding with it; postgresql: integration tests.
 capstan_ensure_apt nats-server redis-server postgresql protobuf-compiler
-# promtool: the alert rules in deploy/prometheus are checked and unit-tested.
-capstan_ensure_promtool
+# promtool (Debian's prometheus package, without its recommends: exporters and the like) checks and unit-tests the
+# alert rules in deploy/prometheus; installing it starts no Prometheus server here (no init system).
+capstan_ensure_apt --no-install-recommends prometheus
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/capstan-test.XXXXXX")"
 trap 'rm -rf "$work"' EXIT

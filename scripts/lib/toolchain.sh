@@ -106,6 +106,7 @@ capstan_apt_package_present() {
     nats-server) command -v nats-server >/dev/null 2>&1 ;;
     redis-server) command -v redis-server >/dev/null 2>&1 ;;
     protobuf-compiler) command -v protoc >/dev/null 2>&1 ;;
+    prometheus) command -v promtool >/dev/null 2>&1 ;;
     postgresql) compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null 2>&1 ;;
     *) dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed' ;;
   esac
@@ -113,39 +114,23 @@ capstan_apt_package_present() {
 
 CAPSTAN_APT_UPDATED=0
 
-# promtool (Debian's prometheus package, without its recommends: node exporters and the like) checks and unit-tests
-# the alert rules in deploy/prometheus. Installing it does not start a Prometheus server here (no init system).
-capstan_ensure_promtool() {
-  command -v promtool >/dev/null 2>&1 && return 0
-  if [ "$(id -u)" -ne 0 ]; then
-    capstan_die "missing promtool; install as root with:
-    apt-get update && apt-get install -y --no-install-recommends prometheus
-  then run this command again"
-  fi
-  command -v apt-get >/dev/null 2>&1 || capstan_die "missing promtool and apt-get is not available; install Prometheus's promtool"
-  capstan_log "installing prometheus (for promtool) with apt-get"
-  export DEBIAN_FRONTEND=noninteractive
-  if [ "$CAPSTAN_APT_UPDATED" -eq 0 ]; then
-    apt-get update >&2 || capstan_die "apt-get update failed"
-    CAPSTAN_APT_UPDATED=1
-  fi
-  apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=300 prometheus >&2 ||
-    capstan_die "apt-get install prometheus failed"
-  hash -r
-  command -v promtool >/dev/null 2>&1 || capstan_die "prometheus was installed but promtool is still not found"
-}
-
 # Installs the given Debian packages when missing: as root through apt-get; otherwise prints the command.
+# Leading options go to apt-get install (e.g. --no-install-recommends).
 capstan_ensure_apt() {
-  local missing=() pkg
+  local missing=() options=() pkg
+  while [ "$#" -gt 0 ] && [ "${1#-}" != "$1" ]; do
+    options+=("$1")
+    shift
+  done
   for pkg in "$@"; do
     capstan_apt_package_present "$pkg" || missing+=("$pkg")
   done
   if [ "${#missing[@]}" -eq 0 ]; then return 0; fi
+  local install="apt-get install -y ${options[*]:+${options[*]} }${missing[*]}"
   if [ "$(id -u)" -ne 0 ]; then
     capstan_die "missing ${missing[*]}; install as root with:
-    apt-get update && apt-get install -y ${missing[*]}
-  (or: sudo apt-get update && sudo apt-get install -y ${missing[*]}), then run this command again"
+    apt-get update && $install
+  (or: sudo apt-get update && sudo $install), then run this command again"
   fi
   command -v apt-get >/dev/null 2>&1 || capstan_die "missing ${missing[*]} and apt-get is not available; install them with your package manager"
   capstan_log "installing ${missing[*]} with apt-get"
@@ -154,7 +139,8 @@ capstan_ensure_apt() {
     apt-get update >&2 || capstan_die "apt-get update failed"
     CAPSTAN_APT_UPDATED=1
   fi
-  apt-get install -y -o DPkg::Lock::Timeout=300 "${missing[@]}" >&2 || capstan_die "apt-get install ${missing[*]} failed"
+  apt-get install -y -o DPkg::Lock::Timeout=300 "${options[@]}" "${missing[@]}" >&2 ||
+    capstan_die "apt-get install ${missing[*]} failed"
   hash -r
   for pkg in "${missing[@]}"; do
     capstan_apt_package_present "$pkg" || capstan_die "$pkg was installed but its program is still not found"
