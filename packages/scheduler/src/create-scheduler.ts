@@ -471,6 +471,10 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   };
 
   const publishDispatch = (r: JobRecord, redelivery = false) => {
+    // The reservation counts from the moment the packet leaves (the commit before it may take a while): a heartbeat
+    // arriving in between must not take it over as if the worker had had the job.
+    const reservedOn = reservations.get(r.jobId);
+    if (reservedOn !== undefined) workers.reserve(reservedOn, r.jobId, Date.now());
     const packet = bus.packet({ case: 'jobRequest', value: dispatchRequest(r) }, { traceId: r.traceId });
     const subject = r.directDispatch && r.workerId ? workerJobsSubject(r.workerId) : jobSubject(r.topic);
     bus.publish(subject, packet, {
