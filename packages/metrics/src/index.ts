@@ -7,3 +7,4 @@
 export { type MetricsServer, type MetricsServerOptions, startMetricsServer } from './metrics-server.js';
 export { createServiceRegistry } from './service-registry.js';
 export { createTallyCounter, type TallyCounter, type TallyCounterOptions } from './tally-counter.js';
+export { createTotalCounter, type TotalCounterOptions } from './total-counter.js';

@@ -9,6 +9,8 @@ export interface MetricsServerOptions {
   registry: Registry;
   /** Decides `/healthz`: true → 200, false or a rejection → 503. */
   healthy: () => Promise<boolean>;
+  /** The setting that chooses the port (`CAPSTAN_GATEWAY_METRICS_PORT`), named in the error when it is taken. */
+  portSetting?: string;
 }
 
 /** A running metrics listener. */
@@ -18,7 +20,10 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
-/** Serves `/metrics` (Prometheus) and `/healthz` (200 when `healthy()` resolves true, else 503). */
+/**
+ * Serves `/metrics` (Prometheus) and `/healthz` (200 when `healthy()` resolves true, else 503).
+ * @throws {Error} naming the address (and `portSetting`) when the port cannot be bound.
+ */
 export async function startMetricsServer(opts: MetricsServerOptions): Promise<MetricsServer> {
   const server: Server = createServer((req, res) => {
     void (async () => {
@@ -36,7 +41,15 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<Me
     })();
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err) =>
+      reject(
+        new Error(
+          `Cannot serve metrics on ${opts.host}:${opts.port}: ${err.message}` +
+            (opts.portSetting ? ` (set ${opts.portSetting} to a free port, or 0 for any)` : ''),
+          { cause: err },
+        ),
+      ),
+    );
     server.listen(opts.port, opts.host, resolve);
   });
   const address = server.address();

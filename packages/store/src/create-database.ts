@@ -130,3 +130,11 @@ export async function createDatabase(options?: CreateDatabaseOptions): Promise<S
 export async function pingDatabase(db: Kysely<CapstanDatabase>): Promise<void> {
   await sql`SELECT 1`.execute(db);
 }
+
+/** True when `SELECT 1` answers: the database part of every service's `/healthz`. */
+export function isDatabaseReachable(db: Kysely<CapstanDatabase>): Promise<boolean> {
+  return pingDatabase(db).then(
+    () => true,
+    () => false,
+  );
+}

@@ -5,6 +5,7 @@
 export {
   type CreateDatabaseOptions,
   createDatabase,
+  isDatabaseReachable,
   pingDatabase,
   type ResolvedCreateDatabaseOptions,
   resolveCreateDatabaseOptions,

@@ -3,7 +3,13 @@ import { type Bus, createBus } from '@capstan/bus';
 import { resolveDatabaseUrl } from '@capstan/config';
 import { createLogger } from '@capstan/log';
 import { createServiceRegistry, startMetricsServer } from '@capstan/metrics';
-import { createDatabase, migrationStatus, pingDatabase, redactDatabaseUrl, type StoreDatabase } from '@capstan/store';
+import {
+  createDatabase,
+  isDatabaseReachable,
+  migrationStatus,
+  redactDatabaseUrl,
+  type StoreDatabase,
+} from '@capstan/store';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -186,17 +192,10 @@ export async function startGatewayService(
       port: config.metricsPort,
       registry,
       healthy: async () =>
-        liveRedis.status === 'ready' &&
-        !liveBus.nc.isClosed() &&
-        (await pingDatabase(store.db).then(
-          () => true,
-          () => false,
-        )),
+        liveRedis.status === 'ready' && !liveBus.nc.isClosed() && (await isDatabaseReachable(store.db)),
+      portSetting: 'CAPSTAN_GATEWAY_METRICS_PORT',
     }).catch((cause: unknown) => {
-      throw new GatewayStartError(
-        `Cannot serve metrics on ${config.listenHost}:${config.metricsPort}: ${(cause as Error).message} (set CAPSTAN_GATEWAY_METRICS_PORT to a free port, or 0 for any)`,
-        { cause },
-      );
+      throw new GatewayStartError((cause as Error).message, { cause });
     });
     cleanups.push(() => metricsServer.close());
     logger.info({ gateway_id: id, url, docs: `${url}/docs`, metrics: `${metricsServer.url}/metrics` }, 'gateway ready');

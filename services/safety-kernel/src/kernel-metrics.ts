@@ -1,5 +1,5 @@
 import type { DecisionType } from '@capstan/gen/cordum/agent/v1/safety_pb';
-import { createTallyCounter } from '@capstan/metrics';
+import { createTallyCounter, createTotalCounter } from '@capstan/metrics';
 import { Code } from '@connectrpc/connect';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { decisionTypeName } from './decision-names.js';
@@ -69,29 +69,18 @@ export function createKernelMetrics(registry: Registry, sources: KernelMetricsSo
       this.set({ snapshot: sources.activeSnapshot() }, 1);
     },
   });
-  const recorderCounter = (name: string, help: string, read: (s: DecisionRecorderStats) => number) => {
-    let seen = 0;
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        const total = read(sources.decisions());
-        if (total > seen) this.inc(total - seen);
-        seen = total;
-      },
-    });
-  };
-  recorderCounter(
-    'capstan_safety_kernel_decisions_recorded_total',
-    'Check decisions written to the decision history (policy_decisions)',
-    (s) => s.recorded,
-  );
-  recorderCounter(
-    'capstan_safety_kernel_decisions_dropped_total',
-    'Check decisions not written to the history (queue full or database refused): history has gaps',
-    (s) => s.dropped,
-  );
+  createTotalCounter({
+    registry,
+    name: 'capstan_safety_kernel_decisions_recorded_total',
+    help: 'Check decisions written to the decision history (policy_decisions)',
+    read: () => [[{}, sources.decisions().recorded]],
+  });
+  createTotalCounter({
+    registry,
+    name: 'capstan_safety_kernel_decisions_dropped_total',
+    help: 'Check decisions not written to the history (queue full or database refused): history has gaps',
+    read: () => [[{}, sources.decisions().dropped]],
+  });
   new Gauge({
     name: 'capstan_safety_kernel_decisions_pending',
     help: 'Check decisions waiting to be written to the history',

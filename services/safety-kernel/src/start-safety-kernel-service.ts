@@ -8,7 +8,7 @@ import { Health } from '@capstan/gen/grpc/health/v1/health_pb';
 import { createServiceRegistry, startMetricsServer } from '@capstan/metrics';
 import { createRedisVelocityCounter, PolicyBundleError } from '@capstan/policy';
 import { CapstanSubjects } from '@capstan/protocol';
-import { createDatabase, pingDatabase, type StoreDatabase } from '@capstan/store';
+import { createDatabase, isDatabaseReachable, type StoreDatabase } from '@capstan/store';
 import { createContextValues } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { connect } from '@nats-io/transport-node';
@@ -259,17 +259,10 @@ export async function startSafetyKernelService(
       port: config.metricsPort,
       registry: metrics.registry,
       // Redis only backs velocity rules (those answer UNAVAILABLE without it); the database and NATS back every RPC.
-      healthy: async () =>
-        !nc.isClosed() &&
-        (await pingDatabase(store.db).then(
-          () => true,
-          () => false,
-        )),
+      healthy: async () => !nc.isClosed() && (await isDatabaseReachable(store.db)),
+      portSetting: 'CAPSTAN_SAFETY_KERNEL_METRICS_PORT',
     }).catch((cause: unknown) => {
-      throw new SafetyKernelError(
-        `Cannot serve metrics on ${config.listenHost}:${config.metricsPort}: ${(cause as Error).message} (set CAPSTAN_SAFETY_KERNEL_METRICS_PORT to a free port, or 0 for any)`,
-        { cause },
-      );
+      throw new SafetyKernelError((cause as Error).message, { cause });
     });
     cleanups.push(() => metricsServer.close());
     health.setAll(ServingStatus.SERVING);

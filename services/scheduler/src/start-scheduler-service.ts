@@ -11,7 +11,7 @@ import {
   type Scheduler,
   type SchedulerTimings,
 } from '@capstan/scheduler';
-import { createDatabase, pingDatabase, type StoreDatabase } from '@capstan/store';
+import { createDatabase, isDatabaseReachable, type StoreDatabase } from '@capstan/store';
 import { type Logger, pino } from 'pino';
 import { createDeadLetterRecorder } from './dead-letter-recorder.js';
 import { type LiveRouting, watchRoutingFile } from './routing-file.js';
@@ -110,12 +110,8 @@ export async function startSchedulerService(
       host: config.listenHost,
       port: config.metricsPort,
       registry,
-      healthy: async () =>
-        !bus.nc.isClosed() &&
-        (await pingDatabase(store.db).then(
-          () => true,
-          () => false,
-        )),
+      healthy: async () => !bus.nc.isClosed() && (await isDatabaseReachable(store.db)),
+      portSetting: 'CAPSTAN_SCHEDULER_METRICS_PORT',
     });
     logger.info({ scheduler_id: id, metrics: metrics.url }, 'scheduler service ready');
     return {

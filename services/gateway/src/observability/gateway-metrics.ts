@@ -1,3 +1,4 @@
+import { createTotalCounter } from '@capstan/metrics';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { JobEventHub } from '../streaming/job-event-hub.js';
 import type { StreamKind, StreamRegistry } from '../streaming/stream-registry.js';
@@ -17,31 +18,6 @@ export interface GatewayMetrics {
 export interface GatewayMetricsSources {
   streams: StreamRegistry;
   jobEvents: JobEventHub;
-}
-
-/** A counter fed at collect time from a running total kept elsewhere (adds only what grew since the last scrape). */
-function totalCounter(
-  registry: Registry,
-  name: string,
-  help: string,
-  labelNames: string[],
-  read: () => Array<[Record<string, string>, number]>,
-): Counter {
-  const seen = new Map<string, number>();
-  return new Counter({
-    name,
-    help,
-    labelNames,
-    registers: [registry],
-    collect() {
-      for (const [labels, total] of read()) {
-        const key = JSON.stringify(labels);
-        const delta = total - (seen.get(key) ?? 0);
-        if (delta > 0) this.inc(labels, delta);
-        seen.set(key, total);
-      }
-    },
-  });
 }
 
 /** Registers the gateway's metrics in `registry` (which should already hold the process defaults). */
@@ -82,16 +58,16 @@ export function createGatewayMetrics(registry: Registry, sources: GatewayMetrics
       this.set({ kind: 'sse' }, stats.sse);
     },
   });
-  totalCounter(
+  createTotalCounter({
     registry,
-    'capstan_gateway_streams_evicted_total',
-    'Streaming clients evicted for falling behind (slow consumers)',
-    ['kind'],
-    () => {
+    name: 'capstan_gateway_streams_evicted_total',
+    help: 'Streaming clients evicted for falling behind (slow consumers)',
+    labelNames: ['kind'],
+    read: () => {
       const { evictions } = sources.streams.stats();
-      return kinds.map((kind) => [{ kind }, evictions[kind]]);
+      return kinds.map((kind) => [{ kind }, evictions[kind]] as const);
     },
-  );
+  });
   new Gauge({
     name: 'capstan_gateway_job_event_subscriptions',
     help: 'Tenants with a job-event NATS subscription on this replica (one per tenant with listeners)',
@@ -100,19 +76,19 @@ export function createGatewayMetrics(registry: Registry, sources: GatewayMetrics
       this.set(sources.jobEvents.stats().tenants);
     },
   });
-  totalCounter(
+  createTotalCounter({
     registry,
-    'capstan_gateway_job_events_received_total',
-    'Job events received from the scheduler, by outcome (malformed ones are ignored)',
-    ['outcome'],
-    () => {
+    name: 'capstan_gateway_job_events_received_total',
+    help: 'Job events received from the scheduler, by outcome (malformed ones are ignored)',
+    labelNames: ['outcome'],
+    read: () => {
       const stats = sources.jobEvents.stats();
       return [
         [{ outcome: 'ok' }, stats.received - stats.malformed],
         [{ outcome: 'malformed' }, stats.malformed],
       ];
     },
-  );
+  });
   return {
     registry,
     observeRequest(method, route, status, seconds) {
