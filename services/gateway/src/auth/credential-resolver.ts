@@ -87,9 +87,10 @@ export function createCredentialResolver(options: CredentialResolverOptions): Cr
       options.onLookup?.('cached');
       return hit;
     }
-    options.onLookup?.('read');
+    // A miss that joins a read in progress costs the database nothing: only the read that starts is counted.
     const shared = reading.get(key) as Promise<T | undefined> | undefined;
     if (shared) return shared;
+    options.onLookup?.('read');
     const startedAt = generation;
     const read = load().then((row) => {
       if (row && startedAt === generation) rows.set(key, row);
