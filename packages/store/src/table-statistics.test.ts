@@ -69,6 +69,28 @@ describe('createStatisticsKeeper (real PostgreSQL)', () => {
     expect(await keeper.checkNow()).toEqual({ analyzed: [], vacuumed: [] });
   });
 
+  it('leaves a table the planner already knows to be large to autovacuum', async () => {
+    const store = await openPostgres();
+    const grow = await growingTable(store);
+    const keeper = createStatisticsKeeper({
+      db: store.db,
+      tables: ['grow'],
+      intervalMs: 60_000,
+      minChanges: 500,
+      autovacuumAbove: 1000,
+    });
+    disposers.push(async () => keeper.stop());
+    await grow.insert(1, 2000);
+    await flushStats(store);
+    // The statistics still say "empty": analyzed, so the planner learns the table's size.
+    expect(await keeper.checkNow()).toEqual({ analyzed: ['grow'], vacuumed: [] });
+    await grow.insert(2001, 2000);
+    await flushStats(store);
+    // Due by the change count (2,000 ≥ max(500, 20 % of 4,000)), but the statistics already count 2,000 rows.
+    expect(Number((await grow.counters())?.modified)).toBeGreaterThanOrEqual(2000);
+    expect(await keeper.checkNow()).toEqual({ analyzed: [], vacuumed: [] });
+  });
+
   it('turns a generic plan made on an empty table (a full scan) into an index lookup', async () => {
     const store = await openPostgres();
     const grow = await growingTable(store);
