@@ -1,6 +1,8 @@
 /** The two phases every end-to-end throughput scenario runs on each system: closed-loop throughput, then latency. */
+import { startBullmqPeer } from './bullmq-target.js';
 import type { ClosableTarget } from './capstan-target.js';
 import { closedLoop, openLoop } from './load.js';
+import { cpuSeconds } from './processes.js';
 import { round, summarize } from './stats.js';
 
 /** Sizes of the phases. */
@@ -69,6 +71,37 @@ export async function runE2ePhases(
     lostAtHalfLoad: l.lost,
     cpuSecondsPer1000Jobs: total,
     cpuSecondsPer1000JobsByProcess: byProcess,
+  };
+}
+
+/** BullMQ, the end-to-end scenarios' peer, through the same phases: its worker (own process) on `redis`. */
+export async function runBullmqPhases(
+  redis: { url: string; pid: number },
+  concurrency: number,
+  opts: E2ePhaseOptions,
+  log: (line: string) => void,
+): Promise<E2eFigures> {
+  const peer = await startBullmqPeer(redis.url, concurrency, log);
+  try {
+    return await runE2ePhases(
+      peer.target,
+      'bullmq',
+      opts,
+      () => ({ worker: cpuSeconds(peer.worker.pid!), client: ownCpuSeconds(), redis: cpuSeconds(redis.pid) }),
+      log,
+    );
+  } finally {
+    await peer.stop();
+  }
+}
+
+/** A system's figures over the peer's (jobs/s, latencies at half load, CPU per job). */
+export function ratioTo(c: E2eFigures, peer: E2eFigures) {
+  return {
+    jobsPerSec: round(c.jobsPerSec / peer.jobsPerSec, 2),
+    p50AtHalfLoad: round(c.halfLoadLatencyMs.p50 / peer.halfLoadLatencyMs.p50, 2),
+    p99AtHalfLoad: round(c.halfLoadLatencyMs.p99 / peer.halfLoadLatencyMs.p99, 2),
+    cpuPerJob: round(c.cpuSecondsPer1000Jobs / peer.cpuSecondsPer1000Jobs, 2),
   };
 }
 

@@ -1,10 +1,15 @@
 import type { ChildProcess } from 'node:child_process';
-import { startBullmqPeer } from '../lib/bullmq-target.js';
 import { createCapstanTarget } from '../lib/capstan-target.js';
-import { type E2eFigures, type E2ePhaseOptions, ownCpuSeconds, runE2ePhases } from '../lib/e2e-phases.js';
+import {
+  type E2eFigures,
+  type E2ePhaseOptions,
+  ownCpuSeconds,
+  ratioTo,
+  runBullmqPhases,
+  runE2ePhases,
+} from '../lib/e2e-phases.js';
 import { cpuSeconds, spawnProc, stopProc } from '../lib/processes.js';
 import { settle, startKernel, startServers } from '../lib/stack.js';
-import { round } from '../lib/stats.js';
 
 /** Options of the e2e-noop scenario. */
 export interface E2eNoopOptions extends E2ePhaseOptions {
@@ -69,26 +74,9 @@ export async function e2eNoop(opts: E2eNoopOptions) {
     await kernel.stop();
     if (process.env['BENCH_ONLY'] === 'capstan') return { scenario: 'e2e-noop', capstanOnly: true, capstan };
 
-    const peer = await startBullmqPeer(redis.url, opts.concurrency, opts.log);
-    let bullmq: E2eFigures;
-    try {
-      bullmq = await runE2ePhases(
-        peer.target,
-        'bullmq',
-        opts,
-        () => ({ worker: cpuSeconds(peer.worker.pid!), client: ownCpuSeconds(), redis: cpuSeconds(redis.pid) }),
-        opts.log,
-      );
-    } finally {
-      await peer.stop();
-    }
+    const bullmq = await runBullmqPhases(redis, opts.concurrency, opts, opts.log);
 
-    const ratioOf = (c: E2eFigures) => ({
-      jobsPerSec: round(c.jobsPerSec / bullmq.jobsPerSec, 2),
-      p50AtHalfLoad: round(c.halfLoadLatencyMs.p50 / bullmq.halfLoadLatencyMs.p50, 2),
-      p99AtHalfLoad: round(c.halfLoadLatencyMs.p99 / bullmq.halfLoadLatencyMs.p99, 2),
-      cpuPerJob: round(c.cpuSecondsPer1000Jobs / bullmq.cpuSecondsPer1000Jobs, 2),
-    });
+    const ratioOf = (c: E2eFigures) => ratioTo(c, bullmq);
     const headline = capstan['kernel']!;
     const ratio = ratioOf(headline);
     opts.log(

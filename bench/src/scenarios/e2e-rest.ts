@@ -1,10 +1,15 @@
 import { freePort } from '@capstan/testkit';
-import { startBullmqPeer } from '../lib/bullmq-target.js';
-import { type E2eFigures, type E2ePhaseOptions, ownCpuSeconds, runE2ePhases } from '../lib/e2e-phases.js';
+import {
+  type E2eFigures,
+  type E2ePhaseOptions,
+  ownCpuSeconds,
+  ratioTo,
+  runBullmqPhases,
+  runE2ePhases,
+} from '../lib/e2e-phases.js';
 import { createApiKey, createRestTarget } from '../lib/gateway-client.js';
 import { cpuSeconds, spawnProc, stopProc } from '../lib/processes.js';
 import { settle, startKernel, startServers } from '../lib/stack.js';
-import { round } from '../lib/stats.js';
 
 /** Options of the e2e-rest scenario. */
 export interface E2eRestOptions extends E2ePhaseOptions {
@@ -71,25 +76,8 @@ export async function e2eRest(opts: E2eRestOptions) {
     }
     await kernel.stop();
 
-    const peer = await startBullmqPeer(redis.url, opts.concurrency, opts.log);
-    let bullmq: E2eFigures;
-    try {
-      bullmq = await runE2ePhases(
-        peer.target,
-        'bullmq',
-        opts,
-        () => ({ worker: cpuSeconds(peer.worker.pid!), client: ownCpuSeconds(), redis: cpuSeconds(redis.pid) }),
-        opts.log,
-      );
-    } finally {
-      await peer.stop();
-    }
-    const ratio = {
-      jobsPerSec: round(capstan.jobsPerSec / bullmq.jobsPerSec, 2),
-      p50AtHalfLoad: round(capstan.halfLoadLatencyMs.p50 / bullmq.halfLoadLatencyMs.p50, 2),
-      p99AtHalfLoad: round(capstan.halfLoadLatencyMs.p99 / bullmq.halfLoadLatencyMs.p99, 2),
-      cpuPerJob: round(capstan.cpuSecondsPer1000Jobs / bullmq.cpuSecondsPer1000Jobs, 2),
-    };
+    const bullmq = await runBullmqPhases(redis, opts.concurrency, opts, opts.log);
+    const ratio = ratioTo(capstan, bullmq);
     opts.log(`ratio to BullMQ: jobs/s ${ratio.jobsPerSec}×, p99 at half load ${ratio.p99AtHalfLoad}×`);
     return {
       scenario: 'e2e-rest',

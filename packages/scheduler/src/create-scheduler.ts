@@ -1389,10 +1389,8 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     if (r.state === 'PENDING' || r.waitReason === PolicyWaitReason.tenantConcurrency) runDue(r);
   };
 
-  /** Releases up to `n` jobs of a tenant held by `max_concurrent_jobs` (slots were freed). */
-  const wakeTenant = (tenant: string, n: number) => {
-    const waiting = waitingForTenant.get(tenant);
-    if (!waiting) return;
+  /** Gives up to `n` of the jobs in `waiting` another attempt now, skipping busy ones and forgetting gone ones. */
+  const wakeSome = (waiting: Set<string>, n: number) => {
     const now = Date.now();
     let woken = 0;
     for (const jobId of waiting) {
@@ -1410,24 +1408,15 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     }
   };
 
+  /** Releases up to `n` jobs of a tenant held by `max_concurrent_jobs` (slots were freed). */
+  const wakeTenant = (tenant: string, n: number) => {
+    const waiting = waitingForTenant.get(tenant);
+    if (waiting) wakeSome(waiting, n);
+  };
+
   /** Gives up to `n` jobs that wait for a worker another routing attempt now (a slot was freed). */
   const wakeWaiting = (n: number) => {
-    if (waitingForWorker.size === 0) return;
-    const now = Date.now();
-    let woken = 0;
-    for (const jobId of waitingForWorker) {
-      if (woken >= n) break;
-      const r = cache.get(jobId);
-      if (!r) {
-        waitingForWorker.delete(jobId);
-        continue;
-      }
-      if (busy.has(jobId)) continue;
-      const next = { ...r, nextActionAt: now };
-      cache.set(jobId, next);
-      runDue(next);
-      woken++;
-    }
+    if (waitingForWorker.size > 0) wakeSome(waitingForWorker, n);
   };
 
   // ---------- timers: sweep (every replica) and reconcile (leader) ----------
