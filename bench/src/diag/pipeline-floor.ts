@@ -235,7 +235,7 @@ async function main() {
     const send = sender(nc, jetstream(nc), mode);
     let prefix = `${mode}-w-`;
     let done: ((i: number) => void) | undefined;
-    nc.subscribe(`${S.events}.>`, {
+    const events = nc.subscribe(`${S.events}.>`, {
       callback: (_e, m) => {
         const id = fromBinary(JobEventSchema, m.data).job?.jobId ?? '';
         if (id.startsWith(prefix)) done?.(Number(id.slice(prefix.length)));
@@ -272,6 +272,7 @@ async function main() {
     const c0 = cpu();
     const run = await closedLoop(target, jobs, 500);
     const c1 = cpu();
+    events.unsubscribe(); // the next variant's client must not decode this one's events too
     for (const cp of [scheduler, worker] as ChildProcess[]) cp.kill();
     const [sch, wrk, nats, rds, pg, client] = c1.map((v, i) => perJob(v - c0[i]!));
     return {
