@@ -90,7 +90,13 @@ import {
   type PolicyPort,
   policyRequestFor,
 } from './policy-port.js';
-import { COMPENSATION_OF_LABEL, compensationRequest, dispatchRequest, retryRequest } from './requests.js';
+import {
+  COMPENSATION_OF_LABEL,
+  compensationRequest,
+  dispatchRequest,
+  MAX_JOB_ID_LENGTH,
+  retryRequest,
+} from './requests.js';
 import { createSchedulerMetrics } from './scheduler-metrics.js';
 
 /** Timing knobs of the scheduler. Every field has a default. */
@@ -231,7 +237,7 @@ export class InvalidJobRequestError extends PacketRejectedError {
   override name = 'InvalidJobRequestError';
 }
 
-const ID_PATTERN = /^[A-Za-z0-9_\-:]{1,128}$/;
+const ID_PATTERN = new RegExp(`^[A-Za-z0-9_\\-:]{1,${MAX_JOB_ID_LENGTH}}$`);
 const NEVER_ABORTED = new AbortController().signal;
 const ACTIVE = new Set<JobState>(['DISPATCHED', 'RUNNING']);
 /** JetStream ack wait of the submit and result consumers (handlers in progress extend it). */
@@ -244,7 +250,7 @@ export function validateJobRequest(req: JobRequest): { tenant: string } {
   if (!ID_PATTERN.test(req.jobId)) {
     throw new InvalidJobRequestError(
       'INVALID_INPUT',
-      `job_id ${JSON.stringify(req.jobId)} is invalid: expected 1-128 chars of [A-Za-z0-9_-:]`,
+      `job_id ${JSON.stringify(req.jobId)} is invalid: expected 1-${MAX_JOB_ID_LENGTH} chars of [A-Za-z0-9_-:]`,
     );
   }
   if (!req.topic.startsWith(JOB_SUBJECT_PREFIX) || !isValidSubject(req.topic)) {
@@ -507,6 +513,9 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     const res = await repo.commit(c);
     if (!res.ok) {
       if (c.expectedVersion !== null) forget(c.record.jobId);
+      // An insert that lost (the job exists: another replica or an earlier run accepted it) gives back the slot
+      // its routing reserved; this replica has no other reservation for a job it did not know.
+      else unreserve(c.record.jobId);
       return undefined;
     }
     const r = c.record;
@@ -830,9 +839,10 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     // Submits sharing an idempotency key are accepted one at a time, in arrival order, so the first one wins
     // (concurrent group commits could otherwise let a later submit take the key).
     const key = req.meta?.idempotencyKey;
-    return key
-      ? idempotencyMutex.run(`${tenant}\u0000${key}`, () => acceptOne(req, tenant, meta))
-      : acceptOne(req, tenant, meta);
+    // Submits of one job id (a redelivery, a client's retry) are accepted one at a time too: the second one finds
+    // the first in the cache instead of joining its group commit and being dispatched a second time.
+    const one = () => mutex.run(req.jobId, () => acceptOne(req, tenant, meta));
+    return key ? idempotencyMutex.run(`${tenant}\u0000${key}`, one) : one();
   };
 
   const acceptOne = async (
@@ -959,17 +969,27 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
 
   const retryOrFail = (b: ChangeBuilder, now: number, reason: string, patch: Partial<JobRecord>): ChangeBuilder => {
     const r = b.record;
+    // A job whose cancel is pending is never run again: losing its worker (or the worker's abort answered as a
+    // retryable failure) ends it CANCELLED.
+    if (r.cancelRequested)
+      return b.to('CANCELLED', 'cancelled', {
+        ...patch,
+        errorCode: '',
+        errorMessage: r.errorMessage || 'cancelled',
+      });
+    const leaseLoss = reason === 'lease_expired' || reason === 'dispatch_lost' || reason === 'result_lost';
     if (r.attempt <= r.maxRetries) {
       b.to('RETRYING', reason, {
         ...patch,
         workerId: '',
         directDispatch: false,
-        fencedWorkers: r.workerId ? [...r.fencedWorkers, r.workerId].slice(-16) : r.fencedWorkers,
+        // Only a worker that lost its lease is fenced (it may wake up and report an attempt it no longer owns). A
+        // worker that reported its own retryable failure is done with that attempt, and may well be the one the
+        // queue group hands the retry to: a CAP worker echoes no lease, so fencing it would refuse its retry's
+        // progress and result.
+        fencedWorkers: leaseLoss && r.workerId ? [...r.fencedWorkers, r.workerId].slice(-16) : r.fencedWorkers,
       });
-      const delay =
-        reason === 'lease_expired' || reason === 'dispatch_lost' || reason === 'result_lost'
-          ? 0
-          : backoffDelay(r.attempt, t.retryBackoff);
+      const delay = leaseLoss ? 0 : backoffDelay(r.attempt, t.retryBackoff);
       return b.set({ nextActionAt: nextActionAt(b.record, limitsOf(b.record), now + delay) });
     }
     return b
@@ -980,6 +1000,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       .dlq('max_retries_exceeded');
   };
 
+  /** Re-dispatches (or ends) a job whose worker lost it; never rejects (its callers fire and forget). */
   const leaseLost = (r: JobRecord, reason: 'lease_expired' | 'dispatch_lost' | 'result_lost') =>
     withJob(
       r.jobId,
@@ -1001,7 +1022,11 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
         }).build();
       },
       r,
-    );
+    ).catch((err: unknown) => {
+      // The database is down or busy: the job keeps its row, and the leader's reconcile finds it again.
+      logger.error({ err, job_id: r.jobId, reason }, 'could not re-dispatch a job that lost its worker');
+      return undefined;
+    });
 
   // ---------- dispatch leases of unclaimed queue-group jobs ----------
   /**
@@ -1184,7 +1209,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       throw new PacketRejectedError('INVALID_INPUT', `result with an invalid job id (expected ${ID_PATTERN})`);
     let refusal: PacketRejectedError | undefined;
     let alreadyFinished = false;
-    await withJob(res.jobId, (cur, now) => {
+    const after = await withJob(res.jobId, (cur, now) => {
       refusal = undefined;
       alreadyFinished = isTerminal(cur.state);
       if (alreadyFinished) {
@@ -1246,15 +1271,15 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
           return base.build();
         }
       }
-    }).then((r) => {
-      if (!r) refusal = new PacketRejectedError('NOT_FOUND', `result for unknown job ${res.jobId}`);
     });
+    if (!after) refusal = new PacketRejectedError('NOT_FOUND', `result for unknown job ${res.jobId}`);
     if (refusal) {
       if (refusal.code === 'PERMISSION_DENIED') metrics.staleResults.inc({ kind: 'result' });
       throw refusal;
     }
-    // A job that had ended before (cancelled, timed out, a duplicate result) gave its slot back when it ended.
-    if (alreadyFinished) return;
+    // A job that had ended before (cancelled, timed out, a duplicate result) gave its slot back when it ended; a
+    // RUNNING report keeps it (the worker still runs the job: freeing it here would free it twice).
+    if (alreadyFinished || (after && ACTIVE.has(after.state))) return;
     // The worker has a free slot now: don't make waiting jobs wait for its next heartbeat. A finished job's commit
     // gave its reservation back already; without one, the slot is one the worker's heartbeat reported busy.
     if (!unreserve(res.jobId) && !reserved) workers.release(workerId);

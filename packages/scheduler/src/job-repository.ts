@@ -513,11 +513,15 @@ export function createJobRepository(db: Kysely<CapstanDatabase>, opts: JobReposi
     const ok = new Set<string>();
     const started = new Set<string>();
     for (const row of res.rows) (row.kind === 'ok' ? ok : started).add(row.job_id);
-    return changes.map((c) =>
-      ok.has(c.record.jobId)
-        ? { ok: true, ...(started.has(c.record.jobId) ? { rollbackStarted: true } : {}) }
-        : { ok: false },
-    );
+    // A job id comes back once however many changes of the batch named it: only the first (the row that went in or
+    // matched) won; a second insert of the same id was skipped by ON CONFLICT and must not be told it was created.
+    const credited = new Set<string>();
+    return changes.map((c) => {
+      const id = c.record.jobId;
+      if (!ok.has(id) || credited.has(id)) return { ok: false };
+      credited.add(id);
+      return { ok: true, ...(started.has(id) ? { rollbackStarted: true } : {}) };
+    });
   };
 
   const queue: GroupCommit<JobChange, CommitResult> = createGroupCommit({

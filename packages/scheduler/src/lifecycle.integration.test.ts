@@ -71,6 +71,20 @@ describe('scheduler ↔ a raw CAP worker (wire contract only)', () => {
     ]);
   });
 
+  it('regression: a CAP worker that reported progress, then failed retryably, gets its own retry accepted', async () => {
+    // The worker echoes no lease. Its progress made it the job's holder; its retryable failure used to fence it as
+    // if it had lost the lease, so when the queue group handed it the retry its progress and result were refused.
+    await stack().scheduler();
+    const tp = topic();
+    const w = await stack().worker(tp);
+    const req = await stack().submit(tp, { progress: true, fail: 'retryable', failAttempts: [1] });
+    const row = await stack().terminal(req.jobId);
+    expect(row['state']).toBe('SUCCEEDED');
+    expect(row['attempt']).toBe(2);
+    expect(row['worker_id']).toBe(w.workerId);
+    expect(w.received.map((r) => r.attempt)).toEqual(['1', '2']);
+  });
+
   it('gives up after max_retries: FAILED + DLQ max_retries_exceeded', async () => {
     await stack().scheduler({
       routing: { defaults: { maxRetries: 2, dispatchTimeoutMs: 30_000, runningTimeoutMs: 60_000 } },

@@ -8,6 +8,7 @@ import {
   CompensationSchema,
   JobCancelSchema,
   JobProgressSchema,
+  JobRequestSchema,
   JobResultSchema,
   JobStatus,
 } from '@capstan/gen/cordum/agent/v1/job_pb';
@@ -70,6 +71,30 @@ describe('cancellation', () => {
     const row = await stack().terminal(req.jobId);
     expect(row['state']).toBe('CANCELLED');
     expect((await stack().eventsOf(req.jobId)).at(-1)?.reason).toBe('cancel_forced');
+  });
+
+  it('a running job whose cancel is pending is not run again when its worker is lost: it ends CANCELLED', async () => {
+    await stack().scheduler({ timings: { cancelGraceMs: 60_000 } });
+    const tp = topic();
+    const first = await stack().worker(tp, { heartbeatMs: 100 });
+    const req = await stack().submit(tp, { sleepMs: 30_000, progress: true });
+    await stack().waitFor(req.jobId, (s) => s === 'RUNNING');
+    stack().client.publish(
+      Subjects.jobCancel,
+      stack().client.packet({
+        case: 'jobCancel',
+        value: create(JobCancelSchema, { jobId: req.jobId, reason: 'stop it' }),
+      }),
+    );
+    await stack().waitFor(req.jobId, (_s, row) => row['cancel_requested'] === true);
+    const second = await stack().worker(tp);
+    first.pause(); // dies mid-job, before confirming the cancel: its lease expires
+    const row = await stack().terminal(req.jobId, 15_000);
+    expect(row['state']).toBe('CANCELLED');
+    expect(row['error_message']).toBe('stop it');
+    await sleep(300);
+    expect(second.received).toEqual([]);
+    expect((await stack().eventsOf(req.jobId)).map((e) => e.to_state)).not.toContain('RETRYING');
   });
 
   it('keeps the recorded cancel reason when the worker confirms CANCELLED without a message', async () => {
@@ -330,6 +355,30 @@ describe('sagas', () => {
 });
 
 describe('replicas', () => {
+  it('the same submit delivered twice at once (no message id to dedupe it) creates and dispatches one job', async () => {
+    await stack().scheduler();
+    const tp = topic();
+    const w = await stack().worker(tp, { maxParallel: 500 });
+    const publish = async (jobId: string, copies: number) => {
+      await stack().redis.set(`ctx:${jobId}`, '{}');
+      const packet = stack().client.packet({
+        case: 'jobRequest',
+        value: create(JobRequestSchema, { jobId, topic: tp, contextPtr: `redis://ctx:${jobId}` }),
+      });
+      // Core publishes: the submit stream keeps every copy.
+      for (let i = 0; i < copies; i++) stack().client.publish(Subjects.jobSubmit, packet);
+    };
+    // Duplicates amid other submits, so that both copies can wait for the same group commit behind a running one.
+    const dups = Array.from({ length: 8 }, () => uniqueName('dup'));
+    for (const dup of dups) {
+      for (let i = 0; i < 20; i++) await publish(uniqueName('fill'), 1);
+      await publish(dup, 2);
+    }
+    for (const dup of dups) expect((await stack().terminal(dup))['state']).toBe('SUCCEEDED');
+    await sleep(500);
+    for (const dup of dups) expect(w.received.filter((r) => r.jobId === dup)).toEqual([{ jobId: dup, attempt: '1' }]);
+  });
+
   it('two schedulers share the load with no double dispatch', async () => {
     const a = await stack().scheduler();
     const b = await stack().scheduler();

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { clone, create } from '@bufbuild/protobuf';
 import { JobMetadataSchema, JobPriority, type JobRequest, JobRequestSchema } from '@capstan/gen/cordum/agent/v1/job_pb';
 import type { JobRecord } from './job-record.js';
@@ -33,14 +34,29 @@ export function dispatchRequest(r: JobRecord): JobRequest {
   return req;
 }
 
+/** Longest job id the scheduler accepts (ids are also NATS subject tokens and database keys). */
+export const MAX_JOB_ID_LENGTH = 128;
+
+/**
+ * `<jobId><suffix>`, deterministic; when that would pass {@link MAX_JOB_ID_LENGTH}, the job id is cut short and a
+ * hash of the whole of it keeps derived ids of different jobs apart (a long id must not make its compensation or
+ * retry impossible to create).
+ */
+function derivedJobId(jobId: string, suffix: string): string {
+  const id = `${jobId}${suffix}`;
+  if (id.length <= MAX_JOB_ID_LENGTH) return id;
+  const hash = createHash('sha256').update(jobId).digest('hex').slice(0, 16);
+  return `${jobId.slice(0, MAX_JOB_ID_LENGTH - suffix.length - hash.length - 1)}-${hash}${suffix}`;
+}
+
 /** Deterministic id of a job's compensation (so a restarted rollback can't create it twice). */
 export function compensationJobId(jobId: string): string {
-  return `${jobId}-compensation`;
+  return derivedJobId(jobId, '-compensation');
 }
 
 /** Deterministic id of the retry of a DLQ entry. */
 export function dlqRetryJobId(jobId: string, dlqId: string): string {
-  return `${jobId}-r${dlqId}`;
+  return derivedJobId(jobId, `-r${dlqId}`);
 }
 
 /**
