@@ -1097,27 +1097,34 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       ? tenantMutex.run(r.tenant, () => onDueWith(r, true))
       : onDueWith(r, false);
 
-  const onDueWith = (r: JobRecord, tenantLocked: boolean) =>
-    withJob(
+  /** Tells whoever runs `r` to stop (its direct worker, or every queue-group member through sys.job.cancel). */
+  const stopRunning = (r: JobRecord, reason: string) => {
+    cancelToWorker(r, reason);
+    if (!r.directDispatch)
+      bus.publish(
+        Subjects.jobCancel,
+        bus.packet({
+          case: 'jobCancel',
+          value: create(JobCancelSchema, { jobId: r.jobId, reason, requestedBy: id }),
+        }),
+      );
+  };
+
+  const onDueWith = async (r: JobRecord, tenantLocked: boolean) => {
+    // The worker is told to stop only once the TIMEOUT committed: decided on a stale copy (another replica has
+    // re-dispatched the job since), the cancel would abort the healthy next attempt.
+    let timedOut: { record: JobRecord; reason: string } | undefined;
+    const after = await withJob(
       r.jobId,
       async (cur, now) => {
+        timedOut = undefined;
         const action = dueAction(cur, limitsOf(cur), now);
         switch (action) {
           case null:
             return undefined;
           case 'deadline':
           case 'running_timeout': {
-            if (ACTIVE.has(cur.state)) {
-              cancelToWorker(cur, action);
-              if (!cur.directDispatch)
-                bus.publish(
-                  Subjects.jobCancel,
-                  bus.packet({
-                    case: 'jobCancel',
-                    value: create(JobCancelSchema, { jobId: cur.jobId, reason: action, requestedBy: id }),
-                  }),
-                );
-            }
+            if (ACTIVE.has(cur.state)) timedOut = { record: cur, reason: action };
             return change(cur, now)
               .to('TIMEOUT', action === 'deadline' ? 'deadline_exceeded' : 'running_timeout', {
                 errorCode: capErrorString('JOB_TIMEOUT'),
@@ -1186,6 +1193,10 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       },
       r,
     );
+    // `timedOut` is set only by the run of `fn` whose change was committed (a conflict re-runs it on the fresh row).
+    if (timedOut && after?.state === 'TIMEOUT') stopRunning(timedOut.record, timedOut.reason);
+    return after;
+  };
 
   // ---------- results, progress, cancels ----------
   /** Why a worker message about a job must be ignored (fencing), or undefined when it is current. */
