@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { backoffDelay } from './backoff.js';
 import { createRoutingTable } from './routing-table.js';
 import { isOverloaded, selectWorker } from './select-worker.js';
-import { createWorkerRegistry, type WorkerInfo } from './worker-registry.js';
+import { createWorkerRegistry, HANDSHAKE_RETENTION_MS, type WorkerInfo } from './worker-registry.js';
 
 function worker(id: string, over: Partial<WorkerInfo> = {}): WorkerInfo {
   return {
@@ -186,6 +186,26 @@ describe('worker registry', () => {
     expect(reg.get('w')).toMatchObject({ directDispatch: true, readyTopics: ['job.echo'] });
     reg.observeHandshake(create(HandshakeSchema, { componentId: 'w', capabilities: {} }), 2);
     expect(reg.get('w')?.directDispatch).toBe(false);
+  });
+
+  it("remembers a quiet worker's handshake for a while, then forgets it (ids of autoscaled workers do not pile up)", () => {
+    const reg = createWorkerRegistry({ maxExpiryMs: 15_000 });
+    const direct = create(HandshakeSchema, { componentId: 'w', capabilities: { direct_dispatch: true } });
+    reg.observeHandshake(direct, 0);
+    reg.observeHeartbeat(create(HeartbeatSchema, { workerId: 'w' }), 0);
+    expect(reg.expire(20_000).map((w) => w.workerId)).toEqual(['w']);
+    // Back within the retention: direct dispatch without a new handshake.
+    reg.observeHeartbeat(create(HeartbeatSchema, { workerId: 'w' }), 21_000);
+    expect(reg.get('w')?.directDispatch).toBe(true);
+    reg.expire(40_000);
+    reg.expire(40_000 + HANDSHAKE_RETENTION_MS);
+    reg.observeHeartbeat(create(HeartbeatSchema, { workerId: 'w' }), 41_000 + HANDSHAKE_RETENTION_MS);
+    expect(reg.get('w')?.directDispatch).toBe(false);
+    // A handshake with no heartbeat ever is dropped the same way.
+    reg.observeHandshake(create(HandshakeSchema, { componentId: 'x', capabilities: { direct_dispatch: true } }), 0);
+    reg.expire(HANDSHAKE_RETENTION_MS + 1);
+    reg.observeHeartbeat(create(HeartbeatSchema, { workerId: 'x' }), HANDSHAKE_RETENTION_MS + 2);
+    expect(reg.get('x')?.directDispatch).toBe(false);
   });
 
   it('frees a slot when a job of the worker finishes between heartbeats', () => {

@@ -71,6 +71,9 @@ export interface WorkerRegistry {
   size(): number;
 }
 
+/** How long a quiet worker's handshake is remembered. */
+export const HANDSHAKE_RETENTION_MS = 10 * 60_000;
+
 /** Creates an in-memory worker registry; every scheduler replica keeps its own from the fan-out subjects. */
 export function createWorkerRegistry(opts: WorkerRegistryOptions = {}): WorkerRegistry {
   const missedBeats = opts.missedBeats ?? 3;
@@ -78,7 +81,12 @@ export function createWorkerRegistry(opts: WorkerRegistryOptions = {}): WorkerRe
   const minExpiry = opts.minExpiryMs ?? 3_000;
   const coverMs = opts.reservationCoverMs ?? 100;
   const workers = new Map<string, WorkerInfo>();
-  const handshakes = new Map<string, { readyTopics: string[]; directDispatch: boolean }>();
+  /**
+   * What each worker's handshake advertised, kept while it beats and for {@link HANDSHAKE_RETENTION_MS} after it went
+   * quiet (one that comes back soon keeps direct dispatch without a new handshake), then dropped: workers with fresh
+   * ids (autoscaling) must not grow this map for ever.
+   */
+  const handshakes = new Map<string, { readyTopics: string[]; directDispatch: boolean; seenMs: number }>();
   /** Per worker: reserved job id → when it was sent, for the reservations no heartbeat can have counted yet. */
   const pending = new Map<string, Map<string, number>>();
 
@@ -90,6 +98,7 @@ export function createWorkerRegistry(opts: WorkerRegistryOptions = {}): WorkerRe
     observeHeartbeat(hb, nowMs) {
       const prev = workers.get(hb.workerId);
       const hs = handshakes.get(hb.workerId);
+      if (hs) hs.seenMs = nowMs;
       const gap = prev ? nowMs - prev.lastSeenMs : 0;
       const info: WorkerInfo = {
         workerId: hb.workerId,
@@ -125,9 +134,9 @@ export function createWorkerRegistry(opts: WorkerRegistryOptions = {}): WorkerRe
       workers.set(hb.workerId, info);
       return info;
     },
-    observeHandshake(hs, _nowMs) {
+    observeHandshake(hs, nowMs) {
       const entry = { readyTopics: [...hs.readyTopics], directDispatch: hs.capabilities['direct_dispatch'] === true };
-      handshakes.set(hs.componentId, entry);
+      handshakes.set(hs.componentId, { ...entry, seenMs: nowMs });
       const w = workers.get(hs.componentId);
       if (w) workers.set(hs.componentId, { ...w, ...entry });
     },
@@ -166,6 +175,8 @@ export function createWorkerRegistry(opts: WorkerRegistryOptions = {}): WorkerRe
           gone.push(w);
         }
       }
+      for (const [workerId, hs] of handshakes)
+        if (!workers.has(workerId) && nowMs - hs.seenMs > HANDSHAKE_RETENTION_MS) handshakes.delete(workerId);
       return gone;
     },
     expiresAt(workerId) {
