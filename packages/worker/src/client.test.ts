@@ -340,6 +340,45 @@ describe('client.waitForResult', () => {
   });
 });
 
+describe('client.submitAndWait when the caller gives up first', () => {
+  it('submits nothing when the signal aborted before or while the subscription was set up', async () => {
+    const submitted: string[] = [];
+    const sub = bus.nc.subscribe(Subjects.jobSubmit, {
+      callback: (_err, msg) => {
+        const packet = decodePacket(msg.data);
+        if (packet.payload.case === 'jobRequest') submitted.push(packet.payload.value.jobId);
+      },
+    });
+    await bus.nc.flush();
+    try {
+      const early = uniqueName('job');
+      const error = await client
+        .submitAndWait(
+          { topic: 'job.echo', jobId: early, input: 1 },
+          { signal: AbortSignal.abort(new Error('gave up early')) },
+        )
+        .catch((e: unknown) => e);
+      expect((error as Error).message).toBe('gave up early');
+
+      // Aborted while `ready` is pending (the subscription's flush has not returned yet).
+      const during = uniqueName('job');
+      const controller = new AbortController();
+      const waiting = client
+        .submitAndWait({ topic: 'job.echo', jobId: during, input: 2 }, { signal: controller.signal })
+        .catch((e: unknown) => e);
+      controller.abort(new Error('gave up while subscribing'));
+      expect(((await waiting) as Error).message).toBe('gave up while subscribing');
+
+      await bus.nc.flush();
+      await new Promise((r) => setTimeout(r, 100));
+      expect(submitted.filter((id) => id === early || id === during)).toEqual([]);
+      expect(await redis.exists(`ctx:${early}`, `ctx:${during}`)).toBe(0);
+    } finally {
+      sub.unsubscribe();
+    }
+  });
+});
+
 describe('client.cancel', () => {
   it('publishes a JobCancel on sys.job.cancel', async () => {
     const heard: { jobId: string; reason: string; requestedBy: string }[] = [];

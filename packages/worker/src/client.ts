@@ -93,7 +93,10 @@ export interface Client {
    * @throws {WaitForResultTimeoutError} after `timeoutMs`; {@link ResultReadError} when the output cannot be read.
    */
   waitForResult<TOutput = unknown>(jobId: string, options?: WaitOptions): Promise<JobResultView<TOutput>>;
-  /** Subscribes to the job's events, submits it, and waits for its outcome (no event can be missed). */
+  /**
+   * Subscribes to the job's events, submits it, and waits for its outcome (no event can be missed). When `signal`
+   * aborts (or `timeoutMs` passes) before the submit, nothing is submitted.
+   */
   submitAndWait<TOutput = unknown>(
     options: SubmitOptions,
     waitOptions?: WaitOptions,
@@ -196,6 +199,8 @@ export function createClient(options: ClientOptions): Client {
       const jobId = submitOptions.jobId ?? newJobId();
       checkJobId(jobId, 'submit jobId');
       const watch = watchJob<TOutput>(deps, jobId, timeoutMs, waitOptions);
+      // Rejects when the caller aborted (or the wait timed out) before the subscription was in place: nothing is
+      // submitted then.
       await watch.ready;
       let receipt: SubmitReceipt;
       try {

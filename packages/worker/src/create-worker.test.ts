@@ -481,6 +481,36 @@ describe('createWorker against a fake scheduler', () => {
     expect([attempt, epoch]).toEqual([1, 0]);
   });
 
+  it('without a lease, drops a copy of a job it still holds but runs the retry after a failure', async () => {
+    let runs = 0;
+    const release = gate();
+    const { worker, topic } = await startWorker({
+      handler: async () => {
+        runs++;
+        if (runs === 1) {
+          await release.opened;
+          throw new Error('flaky dependency');
+        }
+        return 'second time lucky';
+      },
+    });
+    const jobId = uniqueName('job');
+    scheduler.dispatch(topic, { jobId, topic }, null);
+    await until(() => runs === 1);
+    // A copy of the delivery while the job runs here is a duplicate.
+    scheduler.dispatch(workerJobsSubject(worker.id), { jobId, topic }, null);
+    await until(() => worker.stats().duplicates === 1);
+    release.open();
+    expect((await scheduler.result(jobId)).value.status).toBe(JobStatus.FAILED_RETRYABLE);
+
+    // The dispatcher retries with the same job id and no lease: a new delivery, not a duplicate.
+    scheduler.dispatch(topic, { jobId, topic }, null);
+    const retry = await scheduler.result(jobId, 10_000, 2);
+    expect(retry.value.status).toBe(JobStatus.SUCCEEDED);
+    expect(runs).toBe(2);
+    expect(worker.stats().duplicates).toBe(1);
+  });
+
   it('rejects a bad progress percent with a RangeError the handler sees', async () => {
     const { topic } = await startWorker({
       handler: (_input, ctx) => {

@@ -47,7 +47,7 @@ export interface WorkerStats {
   queued: number;
   /** Job requests received (including duplicates and hand-backs). */
   received: number;
-  /** Deliveries dropped because the same (job_id, epoch) was already taken. */
+  /** Deliveries dropped because the same (job_id, epoch) was already taken (without a lease: is still held). */
   duplicates: number;
   succeeded: number;
   failedRetryable: number;
@@ -81,7 +81,9 @@ export interface Worker {
   /**
    * Drains: takes no new jobs (late arrivals are handed back with "402"), hands back queued ones, lets running jobs
    * finish for up to `timeoutMs`, then aborts the rest and hands them back ("402"), sends a last heartbeat with
-   * `active_jobs` 0 and closes the bus if the worker opened it. Idempotent: later calls return the same promise.
+   * `active_jobs` 0 and closes the bus if the worker opened it. Until then its heartbeats report it full and its
+   * handshake drops direct dispatch and its topics, so schedulers route elsewhere. Results still unacknowledged at
+   * the end are given up. Idempotent: later calls return the same promise.
    */
   shutdown(options?: ShutdownOptions): Promise<void>;
   /**
@@ -414,6 +416,15 @@ async function startWorker<TInput>(o: ResolvedWorkerOptions<TInput>, bus: Bus, l
       });
   };
 
+  /**
+   * Without a lease (a dispatcher that sends none) a retry arrives with the same (job_id, 0) as the first delivery, so
+   * only a copy of a delivery still held here is a duplicate: the dedupe cache would drop every retry once it ran.
+   */
+  const holdsUnleased = (jobId: string) => {
+    for (const exec of live) if (exec.epoch === 0 && exec.request.jobId === jobId) return true;
+    return false;
+  };
+
   const onJobRequest = (request: JobRequest, traceId: string, hctx: HandlerContext, via: 'topic' | 'direct') => {
     counters.received++;
     const leaseValue = hctx.header(CapstanHeaders.lease);
@@ -422,7 +433,7 @@ async function startWorker<TInput>(o: ResolvedWorkerOptions<TInput>, bus: Bus, l
     const epoch = lease?.epoch ?? 0;
     const receivedAt = Date.now();
     // Dedupe first: a duplicate of a job this worker runs must never be answered, not even with a hand-back.
-    if (!dedupe.take(request.jobId, epoch)) {
+    if (epoch === 0 ? holdsUnleased(request.jobId) : !dedupe.take(request.jobId, epoch)) {
       counters.duplicates++;
       logger.debug({ job_id: request.jobId, epoch }, 'duplicate delivery dropped');
       return;
@@ -486,13 +497,16 @@ async function startWorker<TInput>(o: ResolvedWorkerOptions<TInput>, bus: Bus, l
 
   const publishHeartbeat = (final = false) => {
     const load = sampler.sample();
+    // A job whose result is not yet stored still counts: the scheduler must not think it lost.
+    const held = slots.running + slots.queued + results.pending();
     send(
       Subjects.heartbeat,
       heartbeatPacket({
         workerId: id,
         pool: o.pool,
-        // A job whose result is not yet stored still counts: the scheduler must not think it lost.
-        activeJobs: final ? 0 : slots.running + slots.queued + results.pending(),
+        // Draining, it looks full so schedulers route elsewhere instead of dispatching jobs it can only hand back. Full
+        // plus what it holds: the scheduler lowers its count by one per result it gets, and must not see room then.
+        activeJobs: final ? 0 : draining ? o.concurrency + held : held,
         maxParallelJobs: o.concurrency,
         cpuLoad: load.cpuLoad,
         memoryLoad: load.memoryLoad,
@@ -504,7 +518,12 @@ async function startWorker<TInput>(o: ResolvedWorkerOptions<TInput>, bus: Bus, l
       }),
     );
   };
-  const publishHandshake = () => send(Subjects.handshake, handshakePacket(id, o.topics, o.directDispatch));
+  // Draining, it no longer invites direct dispatches nor claims its topics: its topic subscriptions are gone.
+  const publishHandshake = () =>
+    send(
+      Subjects.handshake,
+      draining ? handshakePacket(id, [], false) : handshakePacket(id, o.topics, o.directDispatch),
+    );
 
   const subscriptions: BusSubscription[] = [];
   const topicSubs = o.topics.map((topic) => {
@@ -585,6 +604,10 @@ async function startWorker<TInput>(o: ResolvedWorkerOptions<TInput>, bus: Bus, l
     // Removing the handlers gives a second Ctrl-C its default effect: exit now.
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
+    // Tell schedulers now, not at the next beat: every job routed here meanwhile would be handed back ("402").
+    // The timer's repeats (and those after a reconnect) say the same until the last heartbeat.
+    publishHandshake();
+    publishHeartbeat();
     logger.info({ running: slots.running, queued: slots.queued, timeout_ms: timeoutMs }, 'worker draining');
     await Promise.all(topicSubs.map((s) => s.stop()));
     for (const exec of slots.drainQueue()) {
@@ -610,6 +633,8 @@ async function startWorker<TInput>(o: ResolvedWorkerOptions<TInput>, bus: Bus, l
     offReconnect();
     publishHeartbeat(true);
     await Promise.all([directSub?.stop(), cancelSub.stop()]);
+    // Retries on a closing bus would keep the process alive for up to giveUpAfterMs after the worker stopped.
+    results.stop();
     await bus.nc.flush().catch(() => {});
     if (o.connection.kind === 'servers') await bus.close();
     logger.info('worker stopped');

@@ -3,7 +3,8 @@ import { LRUCache } from 'lru-cache';
 /**
  * Remembers the (job_id, epoch) pairs a worker took, so a second delivery of the same dispatch (at-least-once
  * delivery, a scheduler replica re-publishing) runs nothing. Bounded: the oldest pairs are forgotten first, and a
- * re-dispatch after a lease expiry carries a new epoch anyway.
+ * re-dispatch after a lease expiry carries a new epoch anyway. Only for leased deliveries (epoch ≥ 1): without a
+ * lease a retry looks exactly like a duplicate, so the worker checks the jobs it holds instead.
  */
 export interface DeliveryDedupe {
   /** Marks the pair as taken; false when it already was (a duplicate delivery). */

@@ -21,6 +21,11 @@ export interface ResultPublisher {
   pending(): number;
   /** Waits until every result was published or given up, at most `timeoutMs`. */
   settle(timeoutMs: number): Promise<void>;
+  /**
+   * Gives up every result still being published (logging their job ids) and any published later, so no retry outlives
+   * the worker: call it before closing the bus. Their promises settle at once; no attempt starts afterwards.
+   */
+  stop(): void;
 }
 
 const isNoStream = (err: unknown) => err instanceof Error && err.name === 'JetStreamNotEnabled';
@@ -42,7 +47,11 @@ export function createResultPublisher(bus: Bus, logger: Logger, options: ResultP
   const noStreamRecheckMs = options.noStreamRecheckMs ?? 30_000;
   // Whether a stream captures sys.job.result, and until when that answer holds.
   let mode: { durable: boolean; until: number } | undefined;
-  const inFlight = new Set<Promise<void>>();
+  /** Results being published, by the promise that settles once each is published or given up. */
+  const inFlight = new Map<Promise<void>, { jobId: string; giveUp: (reason: unknown) => void }>();
+  // cockatiel 4 finishes the attempt or backoff delay under way before it sees the signal: `giveUp` settles a result
+  // at once, and `publishOnce` checks the signal so no new attempt starts.
+  const stopper = new AbortController();
   const policy = retry(
     handleWhen((err) => !(err instanceof ResultNotPublishedError)),
     { maxAttempts: Number.MAX_SAFE_INTEGER, backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2000 }) },
@@ -66,6 +75,7 @@ export function createResultPublisher(bus: Bus, logger: Logger, options: ResultP
     msgId: string,
     started: number,
   ) => {
+    if (stopper.signal.aborted) throw stopper.signal.reason;
     try {
       if (!(await durable())) return plain(packet, headers);
       await bus.publishDurable(Subjects.jobResult, packet, {
@@ -84,29 +94,55 @@ export function createResultPublisher(bus: Bus, logger: Logger, options: ResultP
 
   return {
     publish(packet, headers, msgId) {
+      const jobId = packet.payload.value.jobId;
+      if (stopper.signal.aborted) {
+        logger.warn({ job_id: jobId }, 'result publisher stopped; job result not published');
+        return;
+      }
       const started = Date.now();
-      const job = policy
-        .execute(() => publishOnce(packet, headers, msgId, started))
+      // One per result, not one shared by all: a promise that never settles would keep a reaction per race forever.
+      let giveUp!: (reason: unknown) => void;
+      const givenUp = new Promise<never>((_resolve, reject) => {
+        giveUp = reject;
+      });
+      const job = Promise.race([
+        policy.execute(() => publishOnce(packet, headers, msgId, started), stopper.signal),
+        givenUp,
+      ])
         .catch((err: unknown) => {
+          // Given up by stop(), which logged it.
+          if (stopper.signal.aborted) return;
           logger.error(
-            { err, job_id: packet.payload.value.jobId },
+            { err, job_id: jobId },
             'could not publish the job result; the scheduler re-dispatches the job when it finds it lost',
           );
         })
         .finally(() => inFlight.delete(job));
-      inFlight.add(job);
+      inFlight.set(job, { jobId, giveUp });
     },
     pending: () => inFlight.size,
     async settle(timeoutMs) {
       if (inFlight.size === 0) return;
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
-        Promise.all([...inFlight]),
+        Promise.all([...inFlight.keys()]),
         new Promise<void>((resolve) => {
           timer = setTimeout(resolve, timeoutMs);
         }),
       ]);
       clearTimeout(timer);
+    },
+    stop() {
+      if (stopper.signal.aborted) return;
+      if (inFlight.size > 0) {
+        logger.warn(
+          { job_ids: [...inFlight.values()].map((r) => r.jobId) },
+          'worker stopping: job results not yet acknowledged are given up; the scheduler re-dispatches those jobs when it finds them lost',
+        );
+      }
+      const reason = new ResultNotPublishedError('result publisher stopped');
+      stopper.abort(reason);
+      for (const { giveUp } of inFlight.values()) giveUp(reason);
     },
   };
 }

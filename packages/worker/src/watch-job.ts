@@ -48,7 +48,10 @@ export const DEFAULT_WAIT_TIMEOUT_MS = 60_000;
 
 /** A wait that is subscribed (`ready`) before its outcome (`result`) is awaited, so a submit can go in between. */
 export interface JobWatch<TOutput> {
-  /** Resolves once the event subscription is registered at the server; rejects when it cannot be. */
+  /**
+   * Resolves once the event subscription is registered at the server; rejects when it cannot be, or with the stop
+   * reason when the watch was stopped first (aborted, timed out), so a caller does not submit a job nobody awaits.
+   */
   ready: Promise<void>;
   /** The outcome. */
   result: Promise<JobResultView<TOutput>>;
@@ -78,6 +81,7 @@ export function watchJob<TOutput>(
   let lastState: string | undefined;
   let sub: ReturnType<Bus['nc']['subscribe']> | undefined;
   let done = false;
+  let stopped: { reason: unknown } | undefined;
   let timer: NodeJS.Timeout | undefined;
   let resolveResult!: (view: JobResultView<TOutput>) => void;
   let rejectResult!: (reason: unknown) => void;
@@ -97,6 +101,7 @@ export function watchJob<TOutput>(
   };
   const stop = (reason: unknown) => {
     if (done) return;
+    stopped = { reason };
     cleanup();
     rejectResult(reason);
   };
@@ -207,7 +212,9 @@ export function watchJob<TOutput>(
 
   if (options.signal?.aborted) {
     stop(options.signal.reason);
-    return { ready: Promise.resolve(), result, stop };
+    const ready = Promise.reject(options.signal.reason);
+    ready.catch(() => {});
+    return { ready, result, stop };
   }
   options.signal?.addEventListener('abort', onAbort, { once: true });
   timer = setTimeout(() => {
@@ -221,6 +228,7 @@ export function watchJob<TOutput>(
   }, timeoutMs);
   const ready = subscribe(firstJobId).then(
     () => {
+      if (stopped) throw stopped.reason;
       if (!done) void askSnapshot(firstJobId);
     },
     (err: unknown) => {

@@ -1,4 +1,5 @@
 import { JobStatus } from '@capstan/gen/cordum/agent/v1/job_pb';
+import { createWorkerRegistry, isOverloaded } from '@capstan/jobs';
 import { createPointerStore, type PointerStore } from '@capstan/pointers';
 import { workerJobsSubject } from '@capstan/protocol';
 import { testServices, uniqueName } from '@capstan/testkit';
@@ -104,6 +105,59 @@ describe('worker shutdown', () => {
     await sleep(700);
     expect(scheduler.resultsOf(after)).toHaveLength(0);
     expect(scheduler.heartbeatsOf(worker.id)).toHaveLength(beats);
+  });
+
+  it('looks full and drops direct dispatch from the moment it drains, so schedulers route elsewhere', async () => {
+    const topic = `job.${uniqueName('t')}`;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const worker = await createWorker({
+      servers: testServices().natsUrl,
+      pointers,
+      topics: [topic],
+      workerId: uniqueName('w'),
+      concurrency: 4,
+      heartbeatIntervalMs: 500,
+      handshakeRepeatMs: 600_000,
+      handler: () => released,
+    });
+    const jobId = uniqueName('job');
+    scheduler.dispatch(topic, { jobId, topic }, '1.1');
+    await until(() => worker.stats().running === 1);
+    await until(() => scheduler.heartbeatsOf(worker.id).at(-1)?.value.activeJobs === 1);
+    expect(scheduler.handshakesOf(worker.id).at(-1)?.value.capabilities['direct_dispatch']).toBe(true);
+
+    const shutdownStarted = Date.now();
+    const done = worker.shutdown({ timeoutMs: 5000 });
+    // At once, not at the next beat or handshake repeat.
+    await until(() => scheduler.handshakesOf(worker.id).some((h) => h.at >= shutdownStarted), 250, 'drain handshake');
+    await until(() => scheduler.heartbeatsOf(worker.id).some((h) => h.at >= shutdownStarted), 250, 'drain heartbeat');
+    await sleep(1100); // and in every beat of the drain
+    release();
+    await done;
+
+    const handshake = scheduler.handshakesOf(worker.id).find((h) => h.at >= shutdownStarted);
+    expect(handshake?.value.capabilities['direct_dispatch']).toBe(false);
+    expect(handshake?.value.readyTopics).toEqual([]);
+    await until(() => scheduler.heartbeatsOf(worker.id).at(-1)?.value.activeJobs === 0);
+    const drainBeats = scheduler
+      .heartbeatsOf(worker.id)
+      .filter((h) => h.at >= shutdownStarted)
+      .slice(0, -1);
+    expect(drainBeats.length).toBeGreaterThanOrEqual(3);
+    // Full plus the job it still holds (a last beat may come after its result was acknowledged).
+    expect(drainBeats[0]?.value).toMatchObject({ maxParallelJobs: 4, activeJobs: 5 });
+    for (const beat of drainBeats) expect(beat.value.activeJobs).toBeGreaterThanOrEqual(4);
+
+    // Read as the scheduler does: overloaded, even after it counted the job's result against the beat.
+    const registry = createWorkerRegistry();
+    registry.observeHandshake(handshake!.value, Date.now());
+    registry.observeHeartbeat(drainBeats[0]!.value, Date.now());
+    registry.release(worker.id);
+    expect(registry.get(worker.id)).toMatchObject({ directDispatch: false, readyTopics: [] });
+    expect(isOverloaded(registry.get(worker.id)!)).toBe(true);
   });
 
   it('shuts down quickly when nothing runs, and leaves a bus it was given open', async () => {
