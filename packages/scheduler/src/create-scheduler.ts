@@ -103,6 +103,12 @@ import { createSchedulerMetrics } from './scheduler-metrics.js';
 export interface SchedulerTimings {
   /** How often each replica looks at its jobs' timers and its workers' liveness; @default 200 */
   sweepIntervalMs?: number;
+  /**
+   * How often each replica re-reads the rows of the running jobs it holds in memory and has not written for that
+   * long. Results and cancels go to whichever replica takes them, so another replica may have ended such a job;
+   * without this its copy would stay until its running timeout (and a full cache would take no new jobs). @default 10000
+   */
+  cacheCheckMs?: number;
   /** How often the leader scans Postgres for overdue jobs, lost dispatches and stalled rollbacks; @default 1000 */
   reconcileIntervalMs?: number;
   /** The leader's lease; another replica takes over this long after the leader dies; @default 5000 */
@@ -279,6 +285,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   const metrics = createSchedulerMetrics(registry);
   const t = {
     sweepIntervalMs: 200,
+    cacheCheckMs: 10_000,
     reconcileIntervalMs: 1000,
     leaderLeaseMs: 5000,
     overdueGraceMs: 1500,
@@ -1553,6 +1560,33 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     }
   };
 
+  /** Drops cached running jobs whose row another replica changed since (see `cacheCheckMs`). */
+  let checkingCache = false;
+  const checkCache = async () => {
+    if (checkingCache) return;
+    checkingCache = true;
+    try {
+      const before = Date.now() - t.cacheCheckMs;
+      const ids: string[] = [];
+      for (const r of cache.values()) {
+        if (!ACTIVE.has(r.state) || r.updatedAt > before || busy.has(r.jobId)) continue;
+        ids.push(r.jobId);
+        if (ids.length >= 5000) break;
+      }
+      if (ids.length === 0) return;
+      const versions = await repo.versions(ids);
+      for (const jobId of ids) {
+        const cached = cache.get(jobId);
+        const stored = versions.get(jobId);
+        if (cached && !busy.has(jobId) && (stored === undefined || stored > cached.version)) forget(jobId);
+      }
+    } catch (err) {
+      logger.debug({ err }, 'could not check cached jobs against the database');
+    } finally {
+      checkingCache = false;
+    }
+  };
+
   const reconcile = async () => {
     leaderEpoch = await repo.acquireLease('reconciler', id, t.leaderLeaseMs);
     if (leaderEpoch === undefined) return;
@@ -1743,6 +1777,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   });
 
   const sweepTimer = setInterval(sweep, t.sweepIntervalMs);
+  const cacheCheckTimer = setInterval(() => void checkCache(), t.cacheCheckMs);
   // The group commit is a prepared statement: its cached plan is only as good as the statistics of the tables it
   // writes. A plan made while `jobs` was nearly empty read the whole table on every batch until autovacuum's first
   // ANALYZE (a minute; never on PGlite). The leader keeps them current as the tables grow.
@@ -1788,6 +1823,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     async stop() {
       stopping = true;
       clearInterval(sweepTimer);
+      clearInterval(cacheCheckTimer);
       clearInterval(reconcileTimer);
       clearInterval(admissionTimer);
       statistics.stop();

@@ -47,6 +47,8 @@ export interface JobRepository {
   writeProgress(jobId: string, pct: number, message: string): void;
   load(jobId: string): Promise<JobRecord | undefined>;
   loadMany(jobIds: readonly string[]): Promise<JobRecord[]>;
+  /** The stored version of each of `jobIds` that exists. */
+  versions(jobIds: readonly string[]): Promise<Map<string, number>>;
   findByIdempotencyKey(tenant: string, key: string): Promise<string | undefined>;
   /** Non-terminal jobs whose next action is due at or before `before`. */
   findDue(before: number, limit: number): Promise<JobRecord[]>;
@@ -561,6 +563,12 @@ export function createJobRepository(db: Kysely<CapstanDatabase>, opts: JobReposi
     async loadMany(jobIds) {
       if (jobIds.length === 0) return [];
       return selectJobs(sql`job_id IN (${sql.join(jobIds.map((id) => sql`${id}`))})`);
+    },
+    async versions(jobIds) {
+      if (jobIds.length === 0) return new Map();
+      const r = await sql<{ job_id: string; version: number }>`
+        SELECT job_id, version FROM jobs WHERE job_id = ANY(${textArray(jobIds)}::text[])`.execute(db);
+      return new Map(r.rows.map((row) => [row.job_id, Number(row.version)]));
     },
     async findByIdempotencyKey(tenant, key) {
       const r = await sql<{

@@ -379,6 +379,33 @@ describe('replicas', () => {
     for (const dup of dups) expect(w.received.filter((r) => r.jobId === dup)).toEqual([{ jobId: dup, attempt: '1' }]);
   });
 
+  it('a replica drops the running jobs it holds in memory once another replica ended them', async () => {
+    // Results go to whichever replica takes them from the shared consumer: the dispatching replica's copy of a job
+    // another one finished used to stay until the job's running timeout (15 minutes by default).
+    const timings = { cacheCheckMs: 300 };
+    const a = await stack().scheduler({ timings });
+    const b = await stack().scheduler({ timings });
+    const tp = topic();
+    await stack().worker(tp, { maxParallel: 64 });
+    const ids = await Promise.all(
+      Array.from({ length: 40 }, () =>
+        stack()
+          .submit(tp, { progress: true })
+          .then((r) => r.jobId),
+      ),
+    );
+    for (const id of ids) expect((await stack().terminal(id))['state']).toBe('SUCCEEDED');
+    const running = async (s: typeof a) =>
+      ((await s.metrics.getSingleMetric('capstan_jobs_active')?.get())?.values ?? []).reduce(
+        (sum, v) => sum + v.value,
+        0,
+      );
+    let held = -1;
+    for (const end = Date.now() + 5000; Date.now() < end && held !== 0; await sleep(100))
+      held = (await running(a)) + (await running(b));
+    expect(held).toBe(0);
+  });
+
   it('two schedulers share the load with no double dispatch', async () => {
     const a = await stack().scheduler();
     const b = await stack().scheduler();
