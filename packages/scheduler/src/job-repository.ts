@@ -454,7 +454,12 @@ WITH ins AS (
   SELECT s.job_id, s.workflow_id, s.tenant, s.step_index, decode(s.req, 'hex')
   FROM unnest(${arrays(P_SAGA, ['text', 'text', 'text', 'int4', 'text'])}) AS s(job_id, workflow_id, tenant, step_index, req)
   WHERE s.job_id IN (SELECT job_id FROM done)
-  ON CONFLICT (job_id) DO NOTHING
+  ON CONFLICT (job_id) DO NOTHING RETURNING job_id, tenant, workflow_id
+), reopen AS (
+  -- A step that succeeds after its workflow's rollback finished (it was still running then) must be undone too.
+  UPDATE saga_rollbacks AS b SET finished_at = NULL
+  FROM saga WHERE b.tenant = saga.tenant AND b.workflow_id = saga.workflow_id AND b.finished_at IS NOT NULL
+  RETURNING saga.job_id
 ), rb AS (
   INSERT INTO saga_rollbacks (tenant, workflow_id, trigger_job_id)
   SELECT r.tenant, r.workflow_id, r.trigger_job_id
@@ -462,7 +467,9 @@ WITH ins AS (
   WHERE r.trigger_job_id IN (SELECT job_id FROM done)
   ON CONFLICT DO NOTHING RETURNING trigger_job_id
 )
-SELECT 'ok' AS kind, job_id FROM done UNION ALL SELECT 'rollback' AS kind, trigger_job_id AS job_id FROM rb`,
+SELECT 'ok' AS kind, job_id FROM done
+UNION ALL SELECT 'rollback' AS kind, trigger_job_id AS job_id FROM rb
+UNION ALL SELECT 'rollback' AS kind, job_id FROM reopen`,
 );
 
 function columnsOf<T>(rows: readonly T[], width: number, cell: (row: T, i: number) => unknown): unknown[][] {

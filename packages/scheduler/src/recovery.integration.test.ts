@@ -324,6 +324,39 @@ describe('sagas', () => {
     expect(undoWorker.received).toHaveLength(3);
   });
 
+  it('undoes a step that succeeds after the rollback of its workflow finished (it was still running then)', async () => {
+    await stack().scheduler();
+    const tp = topic();
+    const undo = topic();
+    await stack().worker(tp, { maxParallel: 8 });
+    const undoWorker = await stack().worker(undo);
+    const workflowId = uniqueName('wf');
+    const step = (i: number, input: unknown) =>
+      stack().submit(tp, input, {
+        workflowId,
+        stepIndex: i,
+        compensation: create(CompensationSchema, { topic: undo }),
+      });
+    const first = await step(0, {});
+    expect((await stack().terminal(first.jobId))['state']).toBe('SUCCEEDED');
+    const slow = await step(1, { sleepMs: 2500 });
+    await stack().waitFor(slow.jobId, (s) => s === 'DISPATCHED' || s === 'RUNNING');
+    const failing = await stack().submit(tp, { fail: 'fatal' }, { workflowId, stepIndex: 2 });
+    expect((await stack().terminal(failing.jobId))['state']).toBe('FAILED');
+    expect((await stack().terminal(`${first.jobId}-compensation`))['state']).toBe('SUCCEEDED');
+    // The rollback finished with step 0 undone; step 1 is still running.
+    const rollback = () =>
+      stack().db.selectFrom('saga_rollbacks').selectAll().where('workflow_id', '=', workflowId).executeTakeFirst();
+    for (const end = Date.now() + 5000; Date.now() < end && !(await rollback())?.finished_at; ) await sleep(50);
+    expect((await rollback())?.finished_at).not.toBeNull();
+    expect((await stack().terminal(slow.jobId))['state']).toBe('SUCCEEDED');
+    expect((await stack().terminal(`${slow.jobId}-compensation`, 10_000))['state']).toBe('SUCCEEDED');
+    expect(undoWorker.received.map((r) => r.jobId)).toEqual([
+      `${first.jobId}-compensation`,
+      `${slow.jobId}-compensation`,
+    ]);
+  });
+
   it('finishes a rollback exactly once when the scheduler restarts mid-way', async () => {
     const first = await stack().scheduler();
     const tp = topic();
