@@ -971,6 +971,9 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
         r = await repo.load(jobId);
         verified = true;
       }
+      // Five changes by other replicas in a row: give up loudly rather than let the caller take "nothing to do" for
+      // an answer (a result would be acknowledged unapplied). The packet is redelivered; a timer runs again.
+      if (r) throw new Error(`job ${jobId} kept changing under five attempts to update it; try again`);
       return r;
     });
 
