@@ -1572,7 +1572,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       const before = Date.now() - t.cacheCheckMs;
       const ids: string[] = [];
       for (const r of cache.values()) {
-        if (!ACTIVE.has(r.state) || r.updatedAt > before || busy.has(r.jobId)) continue;
+        if (!ACTIVE.has(r.state) || r.updatedAt > before || busy.has(r.jobId) || mutex.held(r.jobId)) continue;
         ids.push(r.jobId);
         if (ids.length >= 5000) break;
       }
@@ -1581,7 +1581,9 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       for (const jobId of ids) {
         const cached = cache.get(jobId);
         const stored = versions.get(jobId);
-        if (cached && !busy.has(jobId) && (stored === undefined || stored > cached.version)) forget(jobId);
+        // Skipped while this replica works on the job: its own commit may be the newer version.
+        if (!cached || busy.has(jobId) || mutex.held(jobId)) continue;
+        if (stored === undefined || stored > cached.version) forget(jobId);
       }
     } catch (err) {
       logger.debug({ err }, 'could not check cached jobs against the database');

@@ -6,6 +6,8 @@ export interface KeyedMutex {
   run<T>(key: string, fn: () => Promise<T>): Promise<T>;
   /** Keys with work queued or running. */
   size(): number;
+  /** Whether `key` has work queued or running. */
+  held(key: string): boolean;
 }
 
 /** Creates a keyed mutex whose memory is released as soon as a key is idle. */
@@ -23,5 +25,6 @@ export function createKeyedMutex(): KeyedMutex {
       return next;
     },
     size: () => tails.size,
+    held: (key) => tails.has(key),
   };
 }
