@@ -424,6 +424,41 @@ describe('bus over a real nats-server', () => {
   describe('signatures', () => {
     const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 
+    it('JetStream: a signed packet that waited in the stream past the replay window is handled, not dead-lettered', async () => {
+      // A scheduler outage (or a backlog) longer than the replay window used to turn every waiting submit into a
+      // SIGNATURE_INVALID dead letter, acknowledged and gone.
+      const stream = uniqueName('S');
+      const subject = uniqueName('waited');
+      const signer = await bus('trusted', {
+        signer: createPacketSigner({ senderId: 'trusted', privateKey: ec.privateKey }),
+      });
+      await signer.ensureStreams([{ name: stream, subjects: [subject] }]);
+      await signer.publishDurable(
+        subject,
+        signer.packet({ case: 'jobRequest', value: create(JobRequestSchema, { jobId: 'waited', topic: 'job.echo' }) }),
+      );
+      await new Promise((r) => setTimeout(r, 1500)); // no consumer yet: longer than the 1 s window below
+      const verifier = createPacketVerifier({
+        keys: new Map([['trusted', ec.publicKey]]),
+        requireSignatures: true,
+        replayWindowMs: 1000,
+      });
+      const consumer = await bus('verifier', { verifier });
+      const letters: string[] = [];
+      consumer.nc.subscribe(`capstan.dlq.${subject}`, {
+        callback: (_e, m) => void letters.push(decodeDeadLetter(m.data).reason),
+      });
+      const handled = deferred<string>();
+      await consumer.consume({
+        stream,
+        durable: 'c',
+        expect: ['jobRequest'],
+        handler: (p) => handled.resolve(p.payload.value.jobId),
+      });
+      expect(await handled.promise).toBe('waited');
+      expect(letters).toEqual([]);
+    });
+
     it('accepts signed packets and rejects unsigned, tampered and replayed ones when signatures are required', async () => {
       const subject = uniqueName('signed');
       const verifier = createPacketVerifier({ keys: new Map([['trusted', ec.publicKey]]), requireSignatures: true });

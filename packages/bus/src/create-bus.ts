@@ -275,6 +275,9 @@ export async function createBus(opts: BusOptions): Promise<Bus> {
     }
   };
 
+  /** When the stream stored a JetStream message (ms since the epoch). */
+  const storedAt = (m: JsMsg) => m.time.getTime();
+
   /** Decode, validate, verify; dead-letters and returns undefined on rejection. */
   const admit = async <C extends PayloadCase>(
     subject: string,
@@ -282,12 +285,16 @@ export async function createBus(opts: BusOptions): Promise<Bus> {
     expect: readonly C[] | undefined,
     consumer: string,
     redelivery: boolean,
+    storedAtMs?: number,
   ): Promise<PacketOf<C> | undefined> => {
     metrics.received(subject);
     const parsed = parsePacket<C>(raw, expect ? { expect } : {});
     let rejection: PacketRejection | undefined = parsed.ok ? undefined : parsed;
     if (parsed.ok && opts.verifier) {
-      const v = opts.verifier.verify(parsed.packet, raw, { redelivery });
+      const v = opts.verifier.verify(parsed.packet, raw, {
+        redelivery,
+        ...(storedAtMs !== undefined ? { storedAtMs } : {}),
+      });
       if (!v.ok) rejection = v;
     }
     if (rejection) {
@@ -490,7 +497,8 @@ export async function createBus(opts: BusOptions): Promise<Bus> {
       const retryBase = copts.retryDelayMs ?? 500;
       const process = async (m: JsMsg) => {
         const deliveryCount = m.info.deliveryCount;
-        const packet = await admit(m.subject, m.data, copts.expect, name, m.redelivered);
+        // Its age counts to when the stream stored it: a packet that waited out an outage is not a replay.
+        const packet = await admit(m.subject, m.data, copts.expect, name, m.redelivered, storedAt(m));
         if (!packet) {
           enqueue(() => m.ack());
           return;

@@ -107,6 +107,25 @@ describe('packet signing', () => {
     expect(!future.ok && future.reason).toMatch(/future/);
   });
 
+  it('measures the age of a packet that waited in a stream against when the stream stored it', () => {
+    const now = 1_700_000_000_000;
+    const verifier = createPacketVerifier({
+      keys: new Map([['worker-a', ec.publicKey]]),
+      replayWindowMs: 60_000,
+      now: () => now,
+    });
+    const signer = createPacketSigner({ senderId: 'worker-a', privateKey: ec.privateKey });
+    const created = now - 10 * 60_000; // submitted ten minutes ago, during a scheduler outage
+    const waited = signer.sign(request('worker-a', created));
+    expect(verifier.verify(waited, undefined, { storedAtMs: created + 20 }).ok).toBe(true);
+    // The same old packet published again now (a replay) is stored now: still stale.
+    const replayed = verifier.verify(signer.sign(request('worker-a', created)), undefined, { storedAtMs: now });
+    expect(!replayed.ok && replayed.reason).toMatch(/older than/);
+    // Without a stream timestamp the age counts to now.
+    const core = verifier.verify(signer.sign(request('worker-a', created)));
+    expect(!core.ok && core.reason).toMatch(/older than/);
+  });
+
   it('covers the deterministic encoding: map insertion order does not change the signature input', () => {
     const a = request();
     const b = request();

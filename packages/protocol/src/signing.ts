@@ -101,8 +101,11 @@ export interface PacketVerifier {
    * Verifies `packet`. Pass the raw bytes it was decoded from when available: if the sender's encoding was not
    * deterministic, the signature is also checked against those bytes with field 14 removed.
    * `redelivery: true` (a JetStream redelivery of a packet we already saw) skips the duplicate check.
+   * `storedAtMs` (when a JetStream stream stored the packet) is what its age is measured against: a packet that
+   * waited in a stream (a consumer outage, a backlog) is not stale, while a replay re-published later is stored later
+   * and still refused.
    */
-  verify(packet: BusPacket, raw?: Uint8Array, opts?: { redelivery?: boolean }): PacketVerification;
+  verify(packet: BusPacket, raw?: Uint8Array, opts?: { redelivery?: boolean; storedAtMs?: number }): PacketVerification;
 }
 
 function rejection(
@@ -166,19 +169,21 @@ export function createPacketVerifier(opts: PacketVerifierOptions): PacketVerifie
         );
 
       const t = now();
+      // When it reached the bus: the stream's timestamp for a packet that waited in one, else now.
+      const arrived = vopts?.storedAtMs ?? t;
       const createdMs = packet.createdAt
         ? Number(packet.createdAt.seconds) * 1000 + Math.floor(packet.createdAt.nanos / 1e6)
         : 0;
       if (createdMs === 0)
         return rejection('SIGNATURE_INVALID', 'signed packet has no created_at, so replays cannot be detected', packet);
-      if (createdMs < t - windowMs) {
+      if (createdMs < arrived - windowMs) {
         return rejection(
           'SIGNATURE_INVALID',
           `signed packet is older than the ${windowMs} ms replay window (created ${new Date(createdMs).toISOString()})`,
           packet,
         );
       }
-      if (createdMs > t + skewMs) {
+      if (createdMs > arrived + skewMs) {
         return rejection(
           'SIGNATURE_INVALID',
           `signed packet is from the future (created ${new Date(createdMs).toISOString()}); check the sender's clock`,
