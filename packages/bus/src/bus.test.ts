@@ -314,7 +314,7 @@ describe('bus over a real nats-server', () => {
     await b.publishDurable(subject, b.packet({ case: 'jobCancel', value: create(JobCancelSchema, { jobId: 'x' }) }));
     await until(() => letters.length === 1, 10_000);
     expect(deliveries).toEqual([1, 2, 3]);
-    expect(letters[0]).toMatch(/gave up after 3 deliveries: database down/);
+    expect(letters[0]).toMatch(/gave up after 3 failed deliveries: database down/);
   });
 
   it('JetStream: transient failures (an outage) are retried past maxDeliver and never dead-lettered', async () => {
@@ -342,6 +342,32 @@ describe('bus over a real nats-server', () => {
     await b.publishDurable(subject, b.packet({ case: 'jobCancel', value: create(JobCancelSchema, { jobId: 'x' }) }));
     expect(await done.promise).toBe(6);
     expect(deliveries).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(letters).toEqual([]);
+  });
+
+  it('JetStream: after an outage, a real failure still gets maxDeliver tries (outage redeliveries do not count)', async () => {
+    const stream = uniqueName('S');
+    const subject = uniqueName('afterOutage');
+    const b = await bus('afterOutage');
+    await b.ensureStreams([{ name: stream, subjects: [subject] }]);
+    const letters: string[] = [];
+    b.nc.subscribe(`capstan.dlq.${subject}`, { callback: () => void letters.push('dead') });
+    const done = deferred<number>();
+    await b.consume({
+      stream,
+      durable: 't',
+      maxDeliver: 2,
+      retryDelayMs: 20,
+      isTransient: (err) => (err as Error).message === 'database down',
+      handler: (_p, ctx) => {
+        // Down for 4 deliveries, then one real failure (a deadlock, say), then fine.
+        if (ctx.deliveryCount <= 4) throw new Error('database down');
+        if (ctx.deliveryCount === 5) throw new Error('deadlock detected');
+        done.resolve(ctx.deliveryCount);
+      },
+    });
+    await b.publishDurable(subject, b.packet({ case: 'jobCancel', value: create(JobCancelSchema, { jobId: 'x' }) }));
+    expect(await done.promise).toBe(6);
     expect(letters).toEqual([]);
   });
 

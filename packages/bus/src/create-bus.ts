@@ -105,7 +105,10 @@ export interface ConsumeOptions<C extends PayloadCase> extends Omit<SubscribeOpt
   prefetch?: number;
   /** Redelivery after this long without an ack; @default 30000 */
   ackWaitMs?: number;
-  /** Deliveries before a failing packet is dead-lettered (transient failures aside); @default 5 */
+  /**
+   * Failed deliveries (handler errors that are not transient) before a packet is dead-lettered; redeliveries after
+   * transient failures or an expired ack wait do not count. @default 5
+   */
   maxDeliver?: number;
   /**
    * Says a handler error means a dependency is down (the database restarting), not that the packet is bad: such a
@@ -495,6 +498,17 @@ export async function createBus(opts: BusOptions): Promise<Bus> {
       );
       keepAlive.unref();
       const retryBase = copts.retryDelayMs ?? 500;
+      // Failures that were not transient, per stream sequence: only they count toward maxDeliver. The delivery count
+      // also counts outages' naks and ack-wait expiries, and would dead-letter a packet at its first real error after
+      // a long outage. Bounded (oldest forgotten): a packet bouncing between replicas is still given up on by one.
+      const failures = new Map<number, number>();
+      const failed = (seq: number) => {
+        const n = (failures.get(seq) ?? 0) + 1;
+        failures.delete(seq);
+        failures.set(seq, n);
+        if (failures.size > 10_000) failures.delete(failures.keys().next().value as number);
+        return n;
+      };
       const process = async (m: JsMsg) => {
         const deliveryCount = m.info.deliveryCount;
         // Its age counts to when the stream stored it: a packet that waited out an outage is not a replay.
@@ -503,7 +517,6 @@ export async function createBus(opts: BusOptions): Promise<Bus> {
           enqueue(() => m.ack());
           return;
         }
-        inFlight.set(m, Date.now());
         try {
           await copts.handler(packet, {
             subject: m.subject,
@@ -511,6 +524,7 @@ export async function createBus(opts: BusOptions): Promise<Bus> {
             deliveryCount,
             header: headerReader(m.headers),
           });
+          failures.delete(m.seq);
           enqueue(() => m.ack());
         } catch (err) {
           if (err instanceof PacketRejectedError) {
@@ -530,13 +544,15 @@ export async function createBus(opts: BusOptions): Promise<Bus> {
             },
             'handler failed',
           );
-          if (deliveryCount >= maxDeliver && !isTransient(err)) {
+          const attempts = isTransient(err) ? 0 : failed(m.seq);
+          if (attempts >= maxDeliver) {
+            failures.delete(m.seq);
             await deadLetter(
               createDeadLetter({
                 subject: m.subject,
                 raw: m.data,
                 code: 'HANDLER_FAILED',
-                reason: `gave up after ${deliveryCount} deliveries: ${String((err as Error)?.message ?? err)}`,
+                reason: `gave up after ${attempts} failed deliveries: ${String((err as Error)?.message ?? err)}`,
                 consumer: name,
                 senderId: packet.senderId,
                 traceId: packet.traceId,
@@ -546,16 +562,23 @@ export async function createBus(opts: BusOptions): Promise<Bus> {
           } else {
             enqueue(() => m.nak(Math.min(retryBase * 2 ** Math.min(deliveryCount - 1, 16), 30_000)));
           }
-        } finally {
-          inFlight.delete(m);
         }
       };
       const loop = (async () => {
         for await (const m of messages) {
+          // Kept alive from receipt: waiting for a free handler slot counts against the ack wait too.
+          inFlight.set(m, Date.now());
           await limiter.acquire();
-          void process(m).finally(limiter.release);
+          void process(m).finally(() => {
+            inFlight.delete(m);
+            limiter.release();
+          });
         }
       })();
+      // The iterator fails only on a broken consumer (deleted, no permission): say so rather than crash the process.
+      loop.catch((err: unknown) =>
+        logger.error({ err, stream: copts.stream, consumer: name }, 'JetStream consumer stopped; no more packets'),
+      );
       const handle: BusSubscription = {
         subject: copts.filterSubject ?? copts.stream,
         async stop() {
