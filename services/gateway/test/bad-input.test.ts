@@ -111,6 +111,16 @@ describe('hostile and malformed requests get a clear 4xx', () => {
 });
 
 describe('property: random requests never produce a 5xx', () => {
+  it('ids and cursors beyond what the database can hold → 400, not 500', async () => {
+    for (const path of ['/v1/dlq/9999999999999999999', '/v1/dlq/9223372036854775808']) {
+      const res = await api('GET', path, { token });
+      expect(res.status).toBe(400);
+      expect(res.body.error.details[0]).toMatchObject({ field: 'id' });
+      expect((await api('POST', `${path}/retry`, { token })).status).toBe(400);
+    }
+    expect((await api('GET', '/v1/dlq/9223372036854775807', { token })).status).toBe(404);
+  });
+
   it('throws random bodies, params and headers at every route', { timeout: 120_000 }, async () => {
     const doc = (await api('GET', '/v1/openapi.json')).body as { paths: Record<string, Record<string, unknown>> };
     const routes = Object.entries(doc.paths).flatMap(([path, ops]) =>

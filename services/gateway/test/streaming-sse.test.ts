@@ -64,6 +64,13 @@ describe('SSE GET /v1/jobs/:id/stream', () => {
     // Nothing left for a finished job: 204 tells EventSource to stop reconnecting.
     const after = await readSse(`${stack.gw.url}/v1/jobs/${jobId}/stream`, { ...auth(), 'last-event-id': t[4]! });
     expect(after.status).toBe(204);
+    // An id past any seq (beyond Postgres's integer) is "after everything", not a 500.
+    const huge = await readSse(`${stack.gw.url}/v1/jobs/${jobId}/stream`, { ...auth(), 'last-event-id': '9999999999' });
+    expect(huge.status).toBe(204);
+    // Same for a stored-events cursor: refused as a bad cursor, not a failed query.
+    const cursor = Buffer.from(JSON.stringify({ s: 1e10 })).toString('base64url');
+    const stored = await stack.api('GET', `/v1/jobs/${jobId}/events?cursor=${cursor}`, { key: org.key });
+    expect(stored.status).toBe(400);
   });
 
   it('follows a running job live with heartbeat comments until it is cancelled', async () => {

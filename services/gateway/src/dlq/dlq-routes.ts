@@ -9,6 +9,7 @@ import { z } from 'zod';
 import type { AuthContext } from '../auth/auth-context.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { cursorSchema, decodeCursor, pageOf, perPageSchema } from '../http/pagination.js';
+import { fitsPgBigint } from '../http/pg-ranges.js';
 import type { GatewayRouteModule } from '../http/route-module.js';
 import { topicSchema } from '../jobs/job-schemas.js';
 import { dlqEntrySchema, dlqIdSchema, dlqListSchema, toDlqEntry } from './dlq-schemas.js';
@@ -16,7 +17,7 @@ import { dlqEntrySchema, dlqIdSchema, dlqListSchema, toDlqEntry } from './dlq-sc
 /** How long the scheduler may take to answer a `capstan.ctl.dlq.retry` request. */
 export const DLQ_RETRY_TIMEOUT_MS = 5000;
 
-const dlqCursor = z.object({ c: z.iso.datetime(), i: z.string().regex(/^[0-9]{1,19}$/) });
+const dlqCursor = z.object({ c: z.iso.datetime(), i: z.string().refine(fitsPgBigint) });
 
 /**
  * `/v1/dlq`: the organization's dead-lettered jobs (written by the scheduler in `job_dlq`) and their retry, which

@@ -2,12 +2,16 @@ import type { CapstanDatabase } from '@capstan/store';
 import type { Selectable } from 'kysely';
 import { z } from 'zod';
 import { cursorPaginationSchema } from '../http/pagination.js';
+import { fitsPgBigint } from '../http/pg-ranges.js';
 
 /** A `job_dlq` row as selected. */
 export type DlqRow = Selectable<CapstanDatabase['job_dlq']>;
 
 /** Dead-letter entry ids: the decimal `job_dlq.id` (an int8). Anything else is a 400 naming `id`. */
-export const dlqIdSchema = z.string().regex(/^[1-9][0-9]{0,18}$/, 'not a dead-letter entry id: a positive integer');
+export const dlqIdSchema = z
+  .string()
+  .regex(/^[1-9][0-9]{0,18}$/, 'not a dead-letter entry id: a positive integer')
+  .refine(fitsPgBigint, 'not a dead-letter entry id: larger than any there can be');
 
 /** A dead-letter entry as the API returns it. */
 export const dlqEntrySchema = z

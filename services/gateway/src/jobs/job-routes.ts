@@ -8,6 +8,7 @@ import type { AuthContext } from '../auth/auth-context.js';
 import { sendError } from '../errors/error-handler.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { cursorPaginationSchema, cursorSchema, decodeCursor, pageOf, perPageSchema } from '../http/pagination.js';
+import { MAX_PG_INTEGER } from '../http/pg-ranges.js';
 import type { GatewayRouteModule } from '../http/route-module.js';
 import { requireJob } from './job-lookup.js';
 import { readJobResult } from './job-result.js';
@@ -28,7 +29,7 @@ import { submitsInFlightError } from './submit-admission.js';
 import { submitJob } from './submit-job.js';
 
 const jobCursor = z.object({ c: z.iso.datetime(), j: z.string() });
-const eventCursor = z.object({ s: z.number().int().min(0) });
+const eventCursor = z.object({ s: z.number().int().min(0).max(MAX_PG_INTEGER) });
 
 /** How long a cancel waits for an accepted job to be recorded by the scheduler before answering 409 (code 1010). */
 export const CANCEL_WAIT_FOR_RECORD_MS = 3000;

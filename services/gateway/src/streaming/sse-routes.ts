@@ -3,6 +3,7 @@ import { isTerminal, type JobState } from '@capstan/jobs';
 import { z } from 'zod';
 import type { AuthContext } from '../auth/auth-context.js';
 import { GatewayError } from '../errors/gateway-error.js';
+import { MAX_PG_INTEGER } from '../http/pg-ranges.js';
 import type { GatewayRouteModule } from '../http/route-module.js';
 import { requireJob } from '../jobs/job-lookup.js';
 import { jobParamsSchema } from '../jobs/job-schemas.js';
@@ -95,7 +96,8 @@ export const sseRoutes: GatewayRouteModule = async (app) => {
         hub: gateway.jobEvents,
         tenant: auth.organizationId,
         jobId,
-        resume: { kind: 'seq', seq: lastEventId === undefined ? 0 : Number(lastEventId) },
+        // Beyond any seq there is (a 10-digit id may pass Postgres's integer): after everything.
+        resume: { kind: 'seq', seq: lastEventId === undefined ? 0 : Math.min(Number(lastEventId), MAX_PG_INTEGER) },
         replayLimit: config.streamReplayLimit,
         maxPending: config.streamReplayLimit,
         deliver: onEvent,

@@ -1,5 +1,6 @@
 import type { CapstanDatabase } from '@capstan/store';
 import type { Kysely } from 'kysely';
+import { fitsPgBigint, MAX_PG_INTEGER } from '../http/pg-ranges.js';
 import type { JobEventRow } from './job-event-view.js';
 
 /** Where a resuming client left off. */
@@ -16,7 +17,6 @@ export class ResumeCursorError extends Error {
   override readonly name = 'ResumeCursorError';
 }
 
-const MAX_SEQ = 2 ** 31 - 1;
 const DIGITS = /^[0-9]{1,19}$/;
 
 /**
@@ -31,11 +31,15 @@ export function parseResumeCursor(raw: unknown, scope: { jobId?: string }): Resu
   if (typeof raw === 'number') {
     if (!Number.isSafeInteger(raw) || raw < 0)
       throw new ResumeCursorError(`invalid cursor ${raw}: expected ${expected}`);
-    return scope.jobId ? { kind: 'seq', seq: Math.min(raw, MAX_SEQ) } : { kind: 'event_id', id: String(raw) };
+    if (!scope.jobId && !fitsPgBigint(String(raw)))
+      throw new ResumeCursorError(`invalid cursor ${raw}: expected ${expected}`);
+    return scope.jobId ? { kind: 'seq', seq: Math.min(raw, MAX_PG_INTEGER) } : { kind: 'event_id', id: String(raw) };
   }
   if (typeof raw !== 'string' || raw.length > 200) throw new ResumeCursorError(`invalid cursor: expected ${expected}`);
   if (DIGITS.test(raw)) {
-    return scope.jobId ? { kind: 'seq', seq: Math.min(Number(raw), MAX_SEQ) } : { kind: 'event_id', id: raw };
+    if (scope.jobId) return { kind: 'seq', seq: Math.min(Number(raw), MAX_PG_INTEGER) };
+    if (!fitsPgBigint(raw)) throw new ResumeCursorError(`invalid cursor ${raw}: expected ${expected}`);
+    return { kind: 'event_id', id: raw };
   }
   const colon = raw.lastIndexOf(':');
   const jobId = raw.slice(0, colon);
@@ -43,7 +47,7 @@ export function parseResumeCursor(raw: unknown, scope: { jobId?: string }): Resu
   if (colon <= 0 || !DIGITS.test(seqText) || !/^[A-Za-z0-9_:-]{1,128}$/.test(jobId)) {
     throw new ResumeCursorError(`invalid cursor ${JSON.stringify(raw.slice(0, 64))}: expected ${expected}`);
   }
-  const seq = Math.min(Number(seqText), MAX_SEQ);
+  const seq = Math.min(Number(seqText), MAX_PG_INTEGER);
   if (scope.jobId) {
     if (jobId !== scope.jobId) throw new ResumeCursorError(`cursor belongs to job ${jobId}, not ${scope.jobId}`);
     return { kind: 'seq', seq };
