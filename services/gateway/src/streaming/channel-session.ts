@@ -169,14 +169,19 @@ export function startChannelSession(gateway: GatewayContext, options: ChannelSes
     const target = topic.slice('jobs:'.length);
     const jobId = target === '*' ? undefined : target;
     let response: Record<string, unknown> = {};
+    // The seq the join reply's snapshot shows: without a cursor the feed resumes from it, so a transition made
+    // between reading the snapshot and subscribing (a fast job ending) is replayed, not lost.
+    let snapshotSeq = 0;
     if (jobId !== undefined) {
       if (!jobIdSchema.safeParse(jobId).success) throw refuse('TASK_NOT_FOUND', `Job ${jobId.slice(0, 128)} not found`);
       const job = await locateJob(gateway, auth.organizationId, jobId);
       if (!job) throw refuse('TASK_NOT_FOUND', `Job ${jobId} not found`);
       response = { job: job.kind === 'recorded' ? toJob(job.row) : acceptedJobView(jobId, job.accepted) };
+      if (job.kind === 'recorded') snapshotSeq = Number(job.row.version);
     }
     const rawCursor = frame.payload.cursor;
-    let resume: ReturnType<typeof parseResumeCursor> | undefined;
+    let resume: ReturnType<typeof parseResumeCursor> | undefined =
+      jobId === undefined ? undefined : { kind: 'seq', seq: snapshotSeq };
     if (rawCursor !== undefined && rawCursor !== null) {
       try {
         resume = parseResumeCursor(rawCursor, jobId === undefined ? {} : { jobId });
