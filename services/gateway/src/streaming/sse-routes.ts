@@ -103,8 +103,9 @@ export const sseRoutes: GatewayRouteModule = async (app) => {
         deliver: onEvent,
         overflow: evict,
       });
-      if (ended) {
-        // Evicted while the replay was read: the connection is already gone.
+      if (ended || raw.destroyed || request.raw.socket?.destroyed) {
+        // Evicted while the replay was read, or the client left during the lookups (its 'close' came before any
+        // listener was there to hear it): the connection is gone, and so must the feed be.
         feed.stop();
         reply.hijack();
         return reply;
