@@ -13,7 +13,13 @@ import {
   JobResultSchema,
   JobStatus,
 } from '@capstan/gen/cordum/agent/v1/job_pb';
-import { createPacketSigner, createPacketVerifier, encodePacket, type PacketPayload } from '@capstan/protocol';
+import {
+  createPacketSigner,
+  createPacketVerifier,
+  decodePacket,
+  encodePacket,
+  type PacketPayload,
+} from '@capstan/protocol';
 import { testServices, uniqueName } from '@capstan/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Bus, createBus } from './create-bus.js';
@@ -121,6 +127,18 @@ describe('bus over a real nats-server', () => {
       expect(p.protocolVersion).toBe(1);
     }
     await sub.stop();
+  });
+
+  it('flush() sends what publish() queued before its PING: once it resolves, the server has routed it', async () => {
+    const b = await bus('flusher');
+    const subject = uniqueName('flushed');
+    const got: string[] = [];
+    // Same connection: the server writes the message back before the PONG that resolves the flush.
+    b.nc.subscribe(subject, { callback: (_e, m) => void got.push(decodePacket(m.data).senderId) });
+    await b.nc.flush();
+    b.publish(subject, b.packet({ case: 'jobCancel', value: create(JobCancelSchema, { jobId: 'x' }) }));
+    await b.flush();
+    expect(got).toEqual(['flusher']);
   });
 
   it('load-balances a queue group: every packet to exactly one member', async () => {

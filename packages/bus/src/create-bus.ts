@@ -170,6 +170,11 @@ export interface Bus {
    * {@link Bus.publish}.
    */
   publishRaw(subject: string, data: Uint8Array): void;
+  /**
+   * Sends what {@link Bus.publish} queued in this turn now and waits until the NATS server has it (a PING round
+   * trip). @throws when the connection is closed or the server does not answer
+   */
+  flush(): Promise<void>;
   /** Counters of this bus. */
   stats(): BusStats;
   /** Stops every subscription, waits for in-flight handlers, drains and closes the connection. */
@@ -632,6 +637,11 @@ export async function createBus(opts: BusOptions): Promise<Bus> {
     publishRaw(subject, data) {
       enqueue(() => nc.publish(subject, data));
       metrics.published(subject);
+    },
+
+    async flush() {
+      flushOutbox();
+      await nc.flush();
     },
 
     stats: () => metrics.snapshot(),

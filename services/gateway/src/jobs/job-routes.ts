@@ -265,7 +265,7 @@ export const jobRoutes: GatewayRouteModule = async (app) => {
           Subjects.jobCancel,
           gateway.bus.packet({ case: 'jobCancel', value: cancel }, { traceId: request.id }),
         );
-        await gateway.bus.nc.flush();
+        await gateway.bus.flush(); // the cancel itself, not only a PING ahead of it
       } catch (cause) {
         throw new GatewayError('TASK_CANCEL_FAILED', `The cancel of job ${jobId} could not be sent; retry`, { cause });
       }
