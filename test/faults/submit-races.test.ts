@@ -100,12 +100,13 @@ describe('client races', { timeout: 60_000 }, () => {
     const since = Date.now();
     s.startLoad({ ratePerSec: 40 });
     await sleep(500);
-    // Jobs of 0–60 ms of work, each cancelled 0–90 ms after its submit was acknowledged: some cancels land while
-    // the job waits, some while it runs, some as (or after) it finishes.
+    // Jobs of 0–60 ms of work; half of them cancelled 0–90 ms after the submit was acknowledged, half 150–350 ms
+    // after: some cancels land while the job waits (at the scheduler, or at a worker before the dispatch does, which
+    // then answers the job CANCELLED unrun), some while it runs, some as (or after) it finishes.
     const raced = await Promise.all(
       Array.from({ length: 120 }, async (_, i) => {
         const r = await s.submitter.submit({ input: { sleepMs: (i * 7) % 61 }, expect: ['SUCCEEDED', 'CANCELLED'] });
-        await sleep((i * 13) % 91);
+        await sleep(i % 2 === 0 ? (i * 13) % 91 : 150 + ((i * 13) % 201));
         await s.client.cancel(r.jobId, 'fault 9: cancel racing completion');
         return r.jobId;
       }),
@@ -124,7 +125,9 @@ describe('client races', { timeout: 60_000 }, () => {
 
     reportFault(task, {
       fault: '9 cancel racing completion',
-      injected: ['120 jobs of 0–60 ms, each cancelled 0–90 ms after its ack, over 2 scheduler replicas'],
+      injected: [
+        '120 jobs of 0–60 ms, cancelled 0–90 ms (half) or 150–350 ms (half) after the ack, over 2 scheduler replicas',
+      ],
       verified: [
         `outcomes: SUCCEEDED ${outcome('SUCCEEDED')}, CANCELLED ${outcome('CANCELLED')}; terminal transitions ${terminal.length}; terminal events seen by clients ${seen.length}`,
       ],

@@ -292,6 +292,49 @@ describe('createWorker against a fake scheduler', () => {
     expect((await scheduler.result(jobId)).value.status).toBe(JobStatus.CANCELLED);
   });
 
+  it('answers CANCELLED without running the handler when the cancel arrives before the dispatch', async () => {
+    const ran: string[] = [];
+    const { worker, topic } = await startWorker({
+      handler: (_input, ctx) => {
+        ran.push(ctx.jobId);
+        return 'ran';
+      },
+    });
+    const jobId = uniqueName('job');
+    // The cancel overtakes the dispatch: no worker holds the job yet.
+    scheduler.cancel(jobId, 'client gave up');
+    await scheduler.bus.nc.flush();
+    await new Promise((r) => setTimeout(r, 100));
+    scheduler.dispatch(topic, { jobId, topic }, '1.3');
+    const result = await scheduler.result(jobId);
+    expect(result.value).toMatchObject({ status: JobStatus.CANCELLED, errorCode: '', workerId: worker.id });
+    expect(result.value.errorMessage).toMatch(/client gave up/);
+    expect(result.lease).toBe('1.3');
+    // A copy of the same delivery is still a duplicate; a re-dispatch (any epoch) is cancelled too.
+    scheduler.dispatch(workerJobsSubject(worker.id), { jobId, topic }, '1.3');
+    scheduler.dispatch(topic, { jobId, topic }, '2.4');
+    const second = await scheduler.result(jobId, 10_000, 2);
+    expect(second.value.status).toBe(JobStatus.CANCELLED);
+    expect(second.lease).toBe('2.4');
+    // Other jobs still run.
+    const other = uniqueName('job');
+    scheduler.dispatch(topic, { jobId: other, topic });
+    expect((await scheduler.result(other)).value.status).toBe(JobStatus.SUCCEEDED);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(ran).toEqual([other]);
+    expect(scheduler.resultsOf(jobId)).toHaveLength(2);
+    // Never claimed, never took a slot.
+    expect(scheduler.progressOf(jobId)).toHaveLength(0);
+    expect(worker.stats()).toMatchObject({
+      received: 4,
+      duplicates: 1,
+      cancelled: 2,
+      succeeded: 1,
+      running: 0,
+      queued: 0,
+    });
+  });
+
   it('reports TIMEOUT with error_code 200 when a relative deadline passes, and aborts the signal', async () => {
     let reason: unknown;
     const { topic } = await startWorker({

@@ -21,6 +21,7 @@ import {
   WorkerShutdownError,
 } from './abort-reasons.js';
 import { createDeliveryDedupe } from './delivery-dedupe.js';
+import { createEarlyCancels } from './early-cancels.js';
 import { WorkerOptionsError, WorkerStartError } from './errors.js';
 import type { JobContext } from './job-context.js';
 import { jobDeadline } from './job-deadline.js';
@@ -52,6 +53,7 @@ export interface WorkerStats {
   succeeded: number;
   failedRetryable: number;
   failedFatal: number;
+  /** Jobs reported CANCELLED, including deliveries of jobs cancelled before they arrived (never run). */
   cancelled: number;
   timedOut: number;
   /** Jobs refused over capacity (FAILED_RETRYABLE "201"). */
@@ -151,6 +153,8 @@ async function startWorker<TInput>(o: ResolvedWorkerOptions<TInput>, bus: Bus, l
   // job never waits long behind a full worker while another one is idle.
   const slots = createJobSlots<Execution>(o.concurrency, o.concurrency);
   const dedupe = createDeliveryDedupe(o.dedupeCacheSize);
+  // Cancels of jobs this worker did not hold: the dispatch may still be on its way (see onCancel).
+  const earlyCancels = createEarlyCancels();
   const sampler = createResourceLoadSampler();
   const live = new Set<Execution>();
   const counters = {
@@ -210,17 +214,22 @@ async function startWorker<TInput>(o: ResolvedWorkerOptions<TInput>, bus: Bus, l
     }
   };
 
-  /** Publishes the result of a job the worker did not take (duplicate-free hand-backs, instant timeouts). */
+  /**
+   * Publishes the result of a job the worker did not take (duplicate-free hand-backs, instant timeouts, jobs
+   * cancelled before they arrived).
+   */
   const replyUntaken = (
     request: JobRequest,
     traceId: string,
     headers: Readonly<Record<string, string>> | undefined,
     outcome: JobOutcome,
+    level: 'info' | 'debug' = 'info',
+    message = outcome.errorMessage,
   ) => {
     count(outcome);
-    logger.info(
+    logger[level](
       { job_id: request.jobId, trace_id: traceId, status: JobStatus[outcome.status], error_code: outcome.errorCode },
-      outcome.errorMessage,
+      message,
     );
     results.publish(
       resultPacket({ jobId: request.jobId, workerId: id, executionMs: 0, ...outcome }, traceId),
@@ -438,6 +447,21 @@ async function startWorker<TInput>(o: ResolvedWorkerOptions<TInput>, bus: Bus, l
       logger.debug({ job_id: request.jobId, epoch }, 'duplicate delivery dropped');
       return;
     }
+    // Cancelled before it arrived (the cancel raced the dispatch): never run, never takes a slot. The pair stays in
+    // the dedupe cache, so a copy of this delivery is dropped as a duplicate rather than answered twice.
+    const early = earlyCancels.get(request.jobId);
+    if (early) {
+      const outcome = outcomeFromAbort(new JobCancelledError(early.reason, early.requestedBy));
+      replyUntaken(
+        request,
+        traceId,
+        headers,
+        outcome,
+        'debug',
+        'delivery of a job cancelled before it arrived: not run',
+      );
+      return;
+    }
     const untaken = (outcome: JobOutcome) => {
       dedupe.forget(request.jobId, epoch);
       replyUntaken(request, traceId, headers, outcome);
@@ -489,9 +513,21 @@ async function startWorker<TInput>(o: ResolvedWorkerOptions<TInput>, bus: Bus, l
     if (admission === 'run') start(exec);
   };
 
+  /**
+   * Aborts the job if this worker holds it. Otherwise the cancel is remembered: a cancel broadcast on
+   * `sys.job.cancel` can overtake the dispatch it targets, and a delivery of a job cancelled earlier is answered
+   * CANCELLED without running (see onJobRequest). Every other worker remembers it too, at the cost of one entry.
+   */
   const onCancel = (jobId: string, reason: string, requestedBy: string) => {
+    let held = false;
     for (const exec of [...live]) {
-      if (exec.request.jobId === jobId) abort(exec, new JobCancelledError(reason || 'cancel requested', requestedBy));
+      if (exec.request.jobId !== jobId) continue;
+      held = true;
+      abort(exec, new JobCancelledError(reason || 'cancel requested', requestedBy));
+    }
+    if (!held) {
+      earlyCancels.add(jobId, reason || 'cancel requested', requestedBy);
+      logger.debug({ job_id: jobId, requested_by: requestedBy }, 'cancel of a job not held here: remembered');
     }
   };
 
