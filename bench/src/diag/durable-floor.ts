@@ -24,22 +24,14 @@ import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { JobEventKind, JobEventSchema } from '@capstan/gen/capstan/scheduler/v1/job_event_pb';
 import { BusPacketSchema } from '@capstan/gen/cordum/agent/v1/buspacket_pb';
-import { JobRequestSchema, JobResultSchema, JobStatus } from '@capstan/gen/cordum/agent/v1/job_pb';
+import { JobResultSchema, JobStatus } from '@capstan/gen/cordum/agent/v1/job_pb';
 import { createDatabase } from '@capstan/store';
-import {
-  AckPolicy,
-  DiscardPolicy,
-  jetstream,
-  jetstreamManager,
-  RetentionPolicy,
-  StorageType,
-} from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import { sql } from 'kysely';
-import { startBullmqPeer } from '../lib/bullmq-target.js';
 import { ownCpuSeconds } from '../lib/e2e-phases.js';
-import { closedLoop } from '../lib/load.js';
+import { addWorkQueueStream, floorJobRequest, measureBullmqJobs } from '../lib/floor.js';
 import { cpuSeconds } from '../lib/processes.js';
 import { startServers } from '../lib/stack.js';
 
@@ -122,17 +114,8 @@ async function natsRun() {
 async function jetstreamRun(prefix: string) {
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);
-  for (const name of ['FLOOR_SUBMIT', 'FLOOR_RESULT']) {
-    await jsm.streams.add({
-      name,
-      subjects: [`floorjs.${name.toLowerCase()}`],
-      retention: RetentionPolicy.Workqueue,
-      storage: StorageType.File,
-      discard: DiscardPolicy.New,
-      max_msgs: 1_000_000,
-    });
-    await jsm.consumers.add(name, { durable_name: 'c', ack_policy: AckPolicy.Explicit, max_ack_pending: 1024 });
-  }
+  for (const name of ['FLOOR_SUBMIT', 'FLOOR_RESULT'])
+    await addWorkQueueStream(jsm, name, `floorjs.${name.toLowerCase()}`);
   const body = new Uint8Array(200).fill(1);
   let done = 0;
   let finished: () => void = () => {};
@@ -196,13 +179,7 @@ function protobufRun() {
   const at = timestampFromMs(Date.now());
   for (let i = 0; i < jobs; i++) {
     const jobId = `p-${i}`;
-    const request = create(JobRequestSchema, {
-      jobId,
-      topic: 'job.bench',
-      contextPtr: `redis://ctx:${jobId}`,
-      tenantId: 'default',
-      meta: { tenantId: 'default', idempotencyKey: jobId },
-    });
+    const request = floorJobRequest(jobId);
     const packet = (payload: Parameters<typeof create<typeof BusPacketSchema>>[1]) =>
       toBinary(
         BusPacketSchema,
@@ -255,15 +232,9 @@ redis.disconnect();
 await store.close();
 
 // ---- BullMQ's whole job (client, worker, Redis), as e2e-noop runs it.
-const bull = await startBullmqPeer(servers.redis.url, 50, () => {});
-await closedLoop(bull.target, 2000, 500);
-bull.target.usePrefix('m-');
-const bullCpu = () => cpuSeconds(bull.worker.pid!) + cpuSeconds(servers.redis.pid) + ownCpuSeconds();
-const b0 = bullCpu();
-const bullRun = await closedLoop(bull.target, jobs, 500);
-const bullSeconds = bullCpu() - b0;
+const bull = await measureBullmqJobs(servers.redis, jobs);
+const bullSeconds = bull.cpuSeconds;
 const bullMs = perJobMs(bullSeconds);
-await bull.stop();
 await servers.stop();
 
 const serversFloor = pg5.server + natsFloor.server + redisFloor.server;
@@ -290,9 +261,7 @@ console.log(
   `  Node side's floor with JetStream (no logic, one process): ${perJobMs(pg5.node + jsFloor.node + redisFloor.node)}`,
 );
 console.log(`  protobuf, 4 packets encoded and decoded once (Node): ${perJobMs(protobufFloor.node)}`);
-console.log(
-  `BullMQ, the whole job (worker + client + Redis): ${bullMs} CPU ms, ${bullRun.jobsPerSec.toFixed(0)} jobs/s`,
-);
+console.log(`BullMQ, the whole job (worker + client + Redis): ${bullMs} CPU ms, ${bull.jobsPerSec.toFixed(0)} jobs/s`);
 // The durability model's least cost per job: every server's floor with JetStream and Postgres at its best batching,
 // the Node side doing nothing but that I/O and the protobuf of four packets. On a CPU-bound machine throughput goes
 // inversely with CPU per job, so BullMQ's cost over this one is the best ratio any design of this shape can reach.

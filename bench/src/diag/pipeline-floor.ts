@@ -19,20 +19,12 @@ import { JobEventKind, JobEventSchema } from '@capstan/gen/capstan/scheduler/v1/
 import { type BusPacket, BusPacketSchema } from '@capstan/gen/cordum/agent/v1/buspacket_pb';
 import { JobRequestSchema, JobResultSchema, JobStatus } from '@capstan/gen/cordum/agent/v1/job_pb';
 import { createDatabase } from '@capstan/store';
-import {
-  AckPolicy,
-  DiscardPolicy,
-  type JetStreamClient,
-  jetstream,
-  jetstreamManager,
-  RetentionPolicy,
-  StorageType,
-} from '@nats-io/jetstream';
+import { type JetStreamClient, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import { sql } from 'kysely';
-import { startBullmqPeer } from '../lib/bullmq-target.js';
 import { ownCpuSeconds } from '../lib/e2e-phases.js';
+import { addWorkQueueStream, floorJobRequest, measureBullmqJobs } from '../lib/floor.js';
 import { closedLoop, type LoadTarget } from '../lib/load.js';
 import { cpuSeconds } from '../lib/processes.js';
 import { startServers } from '../lib/stack.js';
@@ -205,21 +197,10 @@ async function main() {
 
   async function variant(mode: Mode) {
     // Streams only for the JetStream variant: a stream captures core publishes to its subjects too.
-    if (mode === 'jetstream')
-      for (const [name, subject] of [
-        [STREAMS.submit, S.submit],
-        [STREAMS.result, S.result],
-      ] as const) {
-        await jsm.streams.add({
-          name,
-          subjects: [subject],
-          retention: RetentionPolicy.Workqueue,
-          storage: StorageType.File,
-          discard: DiscardPolicy.New,
-          max_msgs: 1_000_000,
-        });
-        await jsm.consumers.add(name, { durable_name: 'c', ack_policy: AckPolicy.Explicit, max_ack_pending: 1024 });
-      }
+    if (mode === 'jetstream') {
+      await addWorkQueueStream(jsm, STREAMS.submit, S.submit);
+      await addWorkQueueStream(jsm, STREAMS.result, S.result);
+    }
     const spawn = async (r: string) => {
       const cp = fork(new URL(import.meta.url), [r, mode, JSON.stringify(servers.env)], {
         execArgv: ['--conditions=@capstan/source', '--import', 'tsx'],
@@ -246,14 +227,7 @@ async function main() {
       submit: async (i) => {
         const jobId = `${prefix}${i}`;
         await redis.set(`ctx:${jobId}`, input, 'PX', 600_000);
-        const request = create(JobRequestSchema, {
-          jobId,
-          topic: 'job.bench',
-          contextPtr: `redis://ctx:${jobId}`,
-          tenantId: 'default',
-          meta: { tenantId: 'default', idempotencyKey: jobId },
-        });
-        await send(S.submit, packet({ case: 'jobRequest', value: request }), jobId);
+        await send(S.submit, packet({ case: 'jobRequest', value: floorJobRequest(jobId) }), jobId);
       },
       onDone: (cb) => {
         done = cb;
@@ -294,14 +268,8 @@ async function main() {
   redis.disconnect();
   await store.close();
 
-  const bull = await startBullmqPeer(servers.redis.url, 50, () => {});
-  await closedLoop(bull.target, 2000, 500);
-  bull.target.usePrefix('m-');
-  const bullCpu = () => cpuSeconds(bull.worker.pid!) + cpuSeconds(servers.redis.pid) + ownCpuSeconds();
-  const b0 = bullCpu();
-  const bullRun = await closedLoop(bull.target, jobs, 500);
-  const bullMs = perJob(bullCpu() - b0);
-  await bull.stop();
+  const bull = await measureBullmqJobs(servers.redis, jobs);
+  const bullMs = perJob(bull.cpuSeconds);
   await servers.stop();
 
   const f = (v: number | undefined) => v!.toFixed(3);
@@ -314,6 +282,6 @@ async function main() {
       `  ${name.padEnd(10)} ${f(r.total)} — client ${f(r.client)}, scheduler ${f(r.sch)}, worker ${f(r.wrk)}, nats ${f(r.nats)}, redis ${f(r.rds)}, postgres ${f(r.pg)}; ${r.jobsPerSec.toFixed(0)} jobs/s (lost ${r.lost}) → at best ${(bullMs / r.total).toFixed(2)}× BullMQ's jobs/s`,
     );
   console.log(
-    `BullMQ, the whole job (worker + client + Redis): ${f(bullMs)} CPU ms, ${bullRun.jobsPerSec.toFixed(0)} jobs/s`,
+    `BullMQ, the whole job (worker + client + Redis): ${f(bullMs)} CPU ms, ${bull.jobsPerSec.toFixed(0)} jobs/s`,
   );
 }

@@ -309,15 +309,23 @@ describe('bus over a real nats-server', () => {
     expect(await gotSecond.promise).toEqual({ id: 'durable-1', delivery: 2 });
   });
 
-  it('JetStream: a failing handler is retried with backoff, then dead-lettered', async () => {
+  /** A bus with a fresh stream on a fresh subject, the reasons of that subject's dead letters, and one packet to send. */
+  async function withStream(name: string) {
     const stream = uniqueName('S');
-    const subject = uniqueName('retry');
-    const b = await bus('retrier');
+    const subject = uniqueName(name);
+    const b = await bus(name);
     await b.ensureStreams([{ name: stream, subjects: [subject] }]);
     const letters: string[] = [];
     b.nc.subscribe(`capstan.dlq.${subject}`, {
       callback: (_e, m) => void letters.push(decodeDeadLetter(m.data).reason),
     });
+    const publishOne = () =>
+      b.publishDurable(subject, b.packet({ case: 'jobCancel', value: create(JobCancelSchema, { jobId: 'x' }) }));
+    return { b, stream, letters, publishOne };
+  }
+
+  it('JetStream: a failing handler is retried with backoff, then dead-lettered', async () => {
+    const { b, stream, letters, publishOne } = await withStream('retrier');
     const deliveries: number[] = [];
     await b.consume({
       stream,
@@ -329,19 +337,14 @@ describe('bus over a real nats-server', () => {
         throw new Error('database down');
       },
     });
-    await b.publishDurable(subject, b.packet({ case: 'jobCancel', value: create(JobCancelSchema, { jobId: 'x' }) }));
+    await publishOne();
     await until(() => letters.length === 1, 10_000);
     expect(deliveries).toEqual([1, 2, 3]);
     expect(letters[0]).toMatch(/gave up after 3 failed deliveries: database down/);
   });
 
   it('JetStream: transient failures (an outage) are retried past maxDeliver and never dead-lettered', async () => {
-    const stream = uniqueName('S');
-    const subject = uniqueName('transient');
-    const b = await bus('transient');
-    await b.ensureStreams([{ name: stream, subjects: [subject] }]);
-    const letters: string[] = [];
-    b.nc.subscribe(`capstan.dlq.${subject}`, { callback: () => void letters.push('dead') });
+    const { b, stream, letters, publishOne } = await withStream('transient');
     const deliveries: number[] = [];
     const done = deferred<number>();
     await b.consume({
@@ -357,19 +360,14 @@ describe('bus over a real nats-server', () => {
         done.resolve(ctx.deliveryCount);
       },
     });
-    await b.publishDurable(subject, b.packet({ case: 'jobCancel', value: create(JobCancelSchema, { jobId: 'x' }) }));
+    await publishOne();
     expect(await done.promise).toBe(6);
     expect(deliveries).toEqual([1, 2, 3, 4, 5, 6]);
     expect(letters).toEqual([]);
   });
 
   it('JetStream: after an outage, a real failure still gets maxDeliver tries (outage redeliveries do not count)', async () => {
-    const stream = uniqueName('S');
-    const subject = uniqueName('afterOutage');
-    const b = await bus('afterOutage');
-    await b.ensureStreams([{ name: stream, subjects: [subject] }]);
-    const letters: string[] = [];
-    b.nc.subscribe(`capstan.dlq.${subject}`, { callback: () => void letters.push('dead') });
+    const { b, stream, letters, publishOne } = await withStream('afterOutage');
     const done = deferred<number>();
     await b.consume({
       stream,
@@ -384,7 +382,7 @@ describe('bus over a real nats-server', () => {
         done.resolve(ctx.deliveryCount);
       },
     });
-    await b.publishDurable(subject, b.packet({ case: 'jobCancel', value: create(JobCancelSchema, { jobId: 'x' }) }));
+    await publishOne();
     expect(await done.promise).toBe(6);
     expect(letters).toEqual([]);
   });

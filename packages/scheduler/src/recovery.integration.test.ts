@@ -22,6 +22,14 @@ const stack = useStack();
 const topic = () => `job.${uniqueName('t')}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Publishes a JobCancel on sys.job.cancel, as a CAP client does. */
+function cancelJob(cancel: { jobId: string; reason?: string; requestedBy?: string }) {
+  stack().client.publish(
+    Subjects.jobCancel,
+    stack().client.packet({ case: 'jobCancel', value: create(JobCancelSchema, cancel) }),
+  );
+}
+
 function deadLetters(subject: string) {
   const list: ReturnType<typeof decodeDeadLetter>[] = [];
   const sub = stack().client.nc.subscribe(`capstan.dlq.${subject}`, {
@@ -36,13 +44,7 @@ describe('cancellation', () => {
     const tp = topic();
     const req = await stack().submit(tp, {});
     await stack().waitFor(req.jobId, (s) => s === 'SCHEDULED');
-    stack().client.publish(
-      Subjects.jobCancel,
-      stack().client.packet({
-        case: 'jobCancel',
-        value: create(JobCancelSchema, { jobId: req.jobId, reason: 'changed my mind', requestedBy: 'alice' }),
-      }),
-    );
+    cancelJob({ jobId: req.jobId, reason: 'changed my mind', requestedBy: 'alice' });
     const row = await stack().terminal(req.jobId);
     expect(row['state']).toBe('CANCELLED');
     expect(row['error_message']).toBe('changed my mind');
@@ -59,13 +61,7 @@ describe('cancellation', () => {
     const req = await stack().submit(tp, { hang: true, progress: true });
     await stack().waitFor(req.jobId, (s) => s === 'DISPATCHED' || s === 'RUNNING');
     await sleep(100);
-    stack().client.publish(
-      Subjects.jobCancel,
-      stack().client.packet({
-        case: 'jobCancel',
-        value: create(JobCancelSchema, { jobId: req.jobId, reason: 'stop' }),
-      }),
-    );
+    cancelJob({ jobId: req.jobId, reason: 'stop' });
     await stack().waitFor(req.jobId, (_s, row) => row['cancel_requested'] === true);
     // The raw worker ignores cancels (hang): the scheduler ends it after the grace period.
     const row = await stack().terminal(req.jobId);
@@ -79,13 +75,7 @@ describe('cancellation', () => {
     const first = await stack().worker(tp, { heartbeatMs: 100 });
     const req = await stack().submit(tp, { sleepMs: 30_000, progress: true });
     await stack().waitFor(req.jobId, (s) => s === 'RUNNING');
-    stack().client.publish(
-      Subjects.jobCancel,
-      stack().client.packet({
-        case: 'jobCancel',
-        value: create(JobCancelSchema, { jobId: req.jobId, reason: 'stop it' }),
-      }),
-    );
+    cancelJob({ jobId: req.jobId, reason: 'stop it' });
     await stack().waitFor(req.jobId, (_s, row) => row['cancel_requested'] === true);
     const second = await stack().worker(tp);
     first.pause(); // dies mid-job, before confirming the cancel: its lease expires
@@ -115,13 +105,7 @@ describe('cancellation', () => {
     }
     await sleep(100); // the workers have read their input and are running the jobs
     for (const jobId of [a.jobId, b.jobId]) {
-      stack().client.publish(
-        Subjects.jobCancel,
-        stack().client.packet({
-          case: 'jobCancel',
-          value: create(JobCancelSchema, { jobId, reason: 'user pressed stop', requestedBy: 'alice' }),
-        }),
-      );
+      cancelJob({ jobId, reason: 'user pressed stop', requestedBy: 'alice' });
     }
     const rowA = await stack().terminal(a.jobId);
     expect(rowA['state']).toBe('CANCELLED');
@@ -142,14 +126,7 @@ describe('cancellation', () => {
     for (let i = 0; i < 20; i++) {
       const req = await stack().submit(tp, { sleepMs: (i % 5) * 10 });
       ids.push(req.jobId);
-      setTimeout(
-        () =>
-          stack().client.publish(
-            Subjects.jobCancel,
-            stack().client.packet({ case: 'jobCancel', value: create(JobCancelSchema, { jobId: req.jobId }) }),
-          ),
-        (i % 7) * 5,
-      );
+      setTimeout(() => cancelJob({ jobId: req.jobId }), (i % 7) * 5);
     }
     for (const id of ids) {
       const row = await stack().terminal(id);
@@ -218,10 +195,7 @@ describe('fencing and bad input', () => {
         value: create(JobResultSchema, { jobId: 'nope', status: JobStatus.SUCCEEDED }),
       }),
     );
-    stack().client.publish(
-      Subjects.jobCancel,
-      stack().client.packet({ case: 'jobCancel', value: create(JobCancelSchema, { jobId: 'nope' }) }),
-    );
+    cancelJob({ jobId: 'nope' });
     // Progress for an unknown job, and one whose id no job can have.
     for (const jobId of ['nope', 'x'.repeat(300)])
       stack().client.publish(
